@@ -1,0 +1,1 @@
+"""The HTTP API: composes the domain routers."""

@@ -1,0 +1,62 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from xinyong import __version__
+from xinyong.api.problems import install_problem_handlers
+from xinyong.catalog.routes import router as catalog_router
+from xinyong.config import Settings, get_settings
+from xinyong.db import make_engine, make_session_factory
+from xinyong.identity.crypto import KeyRing, load_keyring
+from xinyong.identity.routes import router as subjects_router
+from xinyong.ingestion.routes import router as ingestion_router
+from xinyong.institutions.routes import router as institutions_router
+from xinyong.records.routes import router as records_router
+
+DESCRIPTION = """
+Xinyong (信用) is an open-source credit information platform.
+
+Authenticate with an API key: `Authorization: Bearer xy_…` (or `X-API-Key`). Errors are
+RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, keys: KeyRing | None = None
+) -> FastAPI:
+    """Build the app; tests pass their own engine and keys, the CLI uses the settings."""
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.resolved_database_url)
+    app = FastAPI(
+        title="Xinyong credit information platform",
+        version=__version__,
+        description=DESCRIPTION,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.keys = keys or load_keyring(settings)
+    install_problem_handlers(app)
+
+    @app.get("/health", tags=["health"], summary="Liveness and database reachability")
+    def health() -> dict[str, Any]:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    for router in (
+        institutions_router,
+        catalog_router,
+        subjects_router,
+        records_router,
+        ingestion_router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,107 @@
+"""Request-scoped dependencies: the database session, the keys and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from xinyong.config import Settings
+from xinyong.errors import AuthenticationError, PermissionDeniedError
+from xinyong.identity.crypto import KeyRing
+from xinyong.institutions.schemas import Principal, Role
+from xinyong.institutions.service import authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer xy_…`")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+class WrongRoleError(PermissionDeniedError):
+    code = "role_not_permitted"
+    title = "Your role may not do this"
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; committed when the handler succeeds, else rolled back."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_keys(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.keys
+    return keys
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+Keys = Annotated[KeyRing, Depends(get_keys)]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+SessionFactory = Annotated[sessionmaker[Session], Depends(get_factory)]
+
+
+def get_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Principal:
+    """Authenticate the caller by API key (Bearer token or X-API-Key header)."""
+    presented = bearer.credentials if bearer is not None else header_key
+    if not presented:
+        raise AuthenticationError(
+            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+        )
+    # A short session of its own: authentication must not share the handler's transaction.
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    with factory() as session:
+        principal = authenticate(session, presented)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting only callers with one of ``roles``."""
+    allowed = frozenset(roles)
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise WrongRoleError(
+                f"the {principal.role.value} role may not do this; "
+                f"allowed: {', '.join(sorted(r.value for r in allowed))}",
+                role=principal.role.value,
+                allowed_roles=sorted(r.value for r in allowed),
+            )
+        return principal
+
+    return dependency
+
+
+Operator = Annotated[Principal, Depends(require_roles(Role.OPERATOR))]
+StaffReader = Annotated[Principal, Depends(require_roles(Role.OPERATOR, Role.AUDITOR))]
+Furnisher = Annotated[Principal, Depends(require_roles(Role.FURNISHER))]
+RecordReader = Annotated[
+    Principal, Depends(require_roles(Role.OPERATOR, Role.AUDITOR, Role.FURNISHER))
+]
+AnyPrincipal = CurrentPrincipal

@@ -1,0 +1,136 @@
+"""`xinyong demo`: a platform with a synthetic population, loaded the real way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xinyong.cli.context import Platform, platform
+from xinyong.cli.ingest import progress_bar, run_ingest
+from xinyong.db import transaction
+from xinyong.identity.identifiers import make_uscc
+from xinyong.identity.service import count_subjects_by_kind
+from xinyong.ingestion.readers import FileFormat
+from xinyong.institutions import service
+from xinyong.institutions.models import Institution
+from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, IssuedApiKey, Role
+from xinyong.records.service import count_records_by_type, count_versions
+from xinyong.synth.service import SynthManifest, generate_population, read_manifest
+
+DEMO_LENDER = InstitutionCreate(
+    code="demo-lender",
+    name="信用示范消费金融有限公司",
+    name_en="Xinyong Demo Consumer Finance Co., Ltd.",
+    kind=InstitutionKind.CONSUMER_FINANCE,
+    uscc=make_uscc("9", "1", "310115", "MA1DEMO0"),
+    is_querier=True,
+    permitted_purposes=["loan_approval", "credit_card_approval", "post_loan_management"],
+)
+
+
+def _population(p: Platform, persons: int, enterprises: int, seed: int) -> SynthManifest:
+    out = p.settings.data_dir / "demo-population" / f"p{persons}-e{enterprises}-s{seed}"
+    if (out / "manifest.json").exists():
+        return read_manifest(out)
+    return generate_population(persons, enterprises, seed, out)
+
+
+def _ensure_institution(p: Platform, data: InstitutionCreate) -> Institution:
+    with transaction(p.factory) as session:
+        try:
+            return service.get_institution_by_code(session, data.code)
+        except service.InstitutionNotFoundError:
+            return service.create_institution(session, p.keys, data)
+
+
+def demo(
+    persons: Annotated[int, typer.Option(help="Synthetic persons.", min=1)] = 10_000,
+    enterprises: Annotated[int, typer.Option(help="Synthetic enterprises.", min=1)] = 1_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic population.")] = 2026,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after loading.")] = True,
+) -> None:
+    """Load a synthetic population through the real ingestion path, then serve the API."""
+    from xinyong.cli.main import console
+
+    p = platform()
+    console.print(f"[bold]Xinyong demo[/bold] — database {p.engine.url.render_as_string(hide_password=True)}")
+    with console.status("generating the synthetic population…"):
+        manifest = _population(p, persons, enterprises, seed)
+    root = p.settings.data_dir / "demo-population" / f"p{persons}-e{enterprises}-s{seed}"
+
+    for furnisher in manifest.furnishers:
+        _ensure_institution(
+            p,
+            InstitutionCreate(
+                code=furnisher.code,
+                name=furnisher.name_zh,
+                name_en=furnisher.name_en,
+                kind=InstitutionKind(furnisher.kind),
+                uscc=furnisher.uscc,
+                is_furnisher=True,
+                permitted_record_types=list(furnisher.record_types),
+            ),
+        )
+    _ensure_institution(p, DEMO_LENDER)
+
+    rejected = 0
+    files = sorted(manifest.files, key=lambda f: (f.kind != "initial", f.path))
+    with progress_bar() as bar:
+        for spec in files:
+            result = run_ingest(
+                p,
+                root / spec.path,
+                spec.furnisher,
+                file_format=FileFormat(spec.format),
+                record_type=None,
+                idempotency_key=f"demo:{manifest.seed}:{spec.path}",
+                source="demo",
+                progress=bar,
+                label=f"{spec.furnisher} {Path(spec.path).name}",
+            )
+            rejected += result.rows.rejected
+
+    with transaction(p.factory) as session:
+        keys: list[IssuedApiKey] = [
+            service.issue_api_key(session, Role.OPERATOR, None, "demo operator"),
+            service.issue_api_key(session, Role.AUDITOR, None, "demo auditor"),
+            service.issue_api_key(
+                session,
+                Role.FURNISHER,
+                service.get_institution_by_code(session, manifest.furnishers[0].code),
+                "demo furnisher",
+            ),
+            service.issue_api_key(
+                session,
+                Role.QUERIER,
+                service.get_institution_by_code(session, DEMO_LENDER.code),
+                "demo querier",
+            ),
+        ]
+        subjects = count_subjects_by_kind(session)
+        records = count_records_by_type(session)
+        versions = count_versions(session)
+
+    table = Table("record type", "records", title="Loaded")
+    for record_type, count in records.items():
+        table.add_row(record_type, f"{count:,}")
+    console.print(table)
+    console.print(
+        "subjects: " + ", ".join(f"{kind} {count:,}" for kind, count in sorted(subjects.items()))
+        + f"; record versions: {versions:,}; rejected rows: {rejected}"
+    )
+    console.print("\n[bold]Demo API keys[/bold] (shown once; new ones each run):")
+    for issued in keys:
+        who = f" for {manifest.furnishers[0].code}" if issued.role is Role.FURNISHER else ""
+        who = f" for {DEMO_LENDER.code}" if issued.role is Role.QUERIER else who
+        console.print(f"  {issued.role.value:<10}{who:<24} {issued.api_key}", highlight=False)
+    url = f"http://{p.settings.host}:{p.settings.port}"
+    console.print(f"\nAPI: {url}   docs: {url}/docs   health: {url}/health")
+    console.print(f'try: curl -H "Authorization: Bearer {keys[0].api_key}" {url}/v1/institutions')
+    if serve:
+        from xinyong.cli.serving import run_server
+
+        run_server(p, p.settings.host, p.settings.port)

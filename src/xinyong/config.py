@@ -1,0 +1,69 @@
+"""Configuration from ``XINYONG_*`` environment variables and an optional ``.env`` file.
+
+With no configuration at all the platform runs embedded: everything lives under
+``./xinyong-data/`` (the SQLite database and the key file).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Platform settings; each field reads ``XINYONG_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="XINYONG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(
+        default=Path("xinyong-data"),
+        description="Directory for the embedded database and the key file.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/xinyong.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="Key file (JSON, mode 0600) holding the encryption and blind-index keys; "
+        "default <data_dir>/keys.json, generated on first run.",
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 AES-256 key for personal data; overrides the key file.",
+    )
+    blind_index_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 HMAC-SHA256 key for blind indexes; overrides the key file.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ingest_chunk_rows: int = Field(
+        default=2000, ge=1, le=100_000, description="Rows validated and committed together."
+    )
+    max_upload_bytes: int = Field(
+        default=8 * 1024**3, ge=1, description="Largest batch file the API accepts, in bytes."
+    )
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'xinyong.db').as_posix()}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file if self.key_file is not None else self.data_dir / "keys.json"
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Identity: subjects, identifiers, encryption of personal data, blind indexes."""

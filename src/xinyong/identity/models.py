@@ -1,0 +1,30 @@
+"""Subjects of credit information: persons, enterprises and other organisations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from xinyong.db import Base, utcnow
+
+
+class Subject(Base):
+    """A data subject. The identifier and names are stored only encrypted.
+
+    ``identifier_index`` is the keyed blind index of (id_type, normalized identifier): the
+    one way to find a subject by identifier.
+    """
+
+    __tablename__ = "subjects"
+    __table_args__ = (UniqueConstraint("identifier_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    id_type: Mapped[str] = mapped_column(String(24))
+    identifier_index: Mapped[bytes] = mapped_column(LargeBinary(32))
+    identifier_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    name_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    name_en_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

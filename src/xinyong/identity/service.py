@@ -1,0 +1,156 @@
+"""Subjects: find or create by identifier, read them back decrypted and masked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from xinyong.errors import NotFoundError
+from xinyong.identity.crypto import KeyRing
+from xinyong.identity.identifiers import (
+    IdentifierType,
+    SubjectKind,
+    mask_identifier,
+    subject_kind_for,
+    validate_identifier,
+)
+from xinyong.identity.models import Subject
+from xinyong.identity.schemas import SubjectView
+
+IDENTIFIER_CONTEXT = b"subject.identifier"
+NAME_CONTEXT = b"subject.name"
+NAME_EN_CONTEXT = b"subject.name_en"
+
+
+class SubjectNotFoundError(NotFoundError):
+    code = "subject_not_found"
+    title = "Subject not found"
+
+
+def identifier_index(keys: KeyRing, id_type: IdentifierType | str, normalized: str) -> bytes:
+    """The blind index under which a (type, identifier) pair is found."""
+    return keys.blind_index(IDENTIFIER_CONTEXT, f"{IdentifierType(id_type).value}:{normalized}")
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRef:
+    """A subject to find or create: validated identifier and optional names."""
+
+    id_type: IdentifierType
+    identifier: str
+    index: bytes
+    kind: SubjectKind
+    name: str | None = None
+    name_en: str | None = None
+
+
+def subject_ref(
+    keys: KeyRing,
+    id_type: IdentifierType | str,
+    identifier: str,
+    name: str | None = None,
+    name_en: str | None = None,
+) -> SubjectRef:
+    """Validate an identifier and prepare the lookup (raises InvalidIdentifierError)."""
+    normalized = validate_identifier(id_type, identifier)
+    kind_type = IdentifierType(id_type)
+    return SubjectRef(
+        id_type=kind_type,
+        identifier=normalized,
+        index=identifier_index(keys, kind_type, normalized),
+        kind=subject_kind_for(kind_type, normalized),
+        name=name or None,
+        name_en=name_en or None,
+    )
+
+
+def resolve_subjects(
+    session: Session, keys: KeyRing, refs: Iterable[SubjectRef]
+) -> dict[bytes, tuple[int, str]]:
+    """Map each ref's blind index to (subject id, kind), creating unknown subjects.
+
+    One SELECT and at most one multi-row INSERT for the whole set. A new subject takes
+    its names from the first ref that mentions it.
+    """
+    wanted: dict[bytes, SubjectRef] = {}
+    for ref in refs:
+        wanted.setdefault(ref.index, ref)
+    if not wanted:
+        return {}
+    found: dict[bytes, tuple[int, str]] = {
+        row.identifier_index: (row.id, row.kind)
+        for row in session.execute(
+            select(Subject.id, Subject.kind, Subject.identifier_index).where(
+                Subject.identifier_index.in_(list(wanted))
+            )
+        )
+    }
+    missing = [ref for index, ref in wanted.items() if index not in found]
+    if missing:
+        enc_id = keys.encryptor(IDENTIFIER_CONTEXT)
+        enc_name = keys.encryptor(NAME_CONTEXT)
+        enc_name_en = keys.encryptor(NAME_EN_CONTEXT)
+        rows = [
+            {
+                "kind": ref.kind.value,
+                "id_type": ref.id_type.value,
+                "identifier_index": ref.index,
+                "identifier_ct": enc_id(ref.identifier.encode()),
+                "name_ct": enc_name(ref.name.encode()) if ref.name else None,
+                "name_en_ct": enc_name_en(ref.name_en.encode()) if ref.name_en else None,
+            }
+            for ref in missing
+        ]
+        result = session.execute(
+            insert(Subject).returning(
+                Subject.id, Subject.kind, Subject.identifier_index, sort_by_parameter_order=True
+            ),
+            rows,
+        )
+        for row in result:
+            found[row.identifier_index] = (row.id, row.kind)
+    return found
+
+
+def find_subject(session: Session, keys: KeyRing, ref: SubjectRef) -> Subject:
+    subject = session.scalar(select(Subject).where(Subject.identifier_index == ref.index))
+    if subject is None:
+        raise SubjectNotFoundError("no subject with this identifier")
+    return subject
+
+
+def get_subject(session: Session, subject_id: int) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise SubjectNotFoundError(f"subject {subject_id} does not exist")
+    return subject
+
+
+def view_subject(keys: KeyRing, subject: Subject, *, reveal: bool) -> SubjectView:
+    """Decrypt a subject for output; identifiers stay masked unless ``reveal``."""
+    identifier = keys.decrypt_text(subject.identifier_ct, IDENTIFIER_CONTEXT)
+    return SubjectView(
+        id=subject.id,
+        kind=SubjectKind(subject.kind),
+        id_type=IdentifierType(subject.id_type),
+        identifier=identifier if reveal else mask_identifier(identifier),
+        identifier_masked=not reveal,
+        name=keys.decrypt_text(subject.name_ct, NAME_CONTEXT) if subject.name_ct else None,
+        name_en=(
+            keys.decrypt_text(subject.name_en_ct, NAME_EN_CONTEXT) if subject.name_en_ct else None
+        ),
+        created_at=subject.created_at,
+    )
+
+
+def count_subjects_by_kind(session: Session) -> dict[str, int]:
+    return {
+        kind: count
+        for kind, count in session.execute(
+            select(Subject.kind, func.count()).group_by(Subject.kind)
+        )
+    }
+

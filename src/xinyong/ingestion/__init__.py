@@ -1,0 +1,1 @@
+"""Ingestion: submissions from furnishers, validation, idempotent batches."""

@@ -1,0 +1,1 @@
+"""Institutions: furnishers, querying institutions, API keys and roles."""

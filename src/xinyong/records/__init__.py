@@ -1,0 +1,1 @@
+"""Records: credit records as versioned facts with provenance."""

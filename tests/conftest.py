@@ -1,0 +1,181 @@
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL comes from ``XINYONG_TEST_DATABASE_URL`` when set (its tables are dropped and
+recreated: use a database of its own), otherwise from an embedded server started here with
+the ``pgserver`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from xinyong import migrate
+from xinyong.api.app import create_app
+from xinyong.config import Settings
+from xinyong.db import make_engine, make_session_factory, transaction
+from xinyong.identity.crypto import KeyRing
+from xinyong.institutions.models import Institution
+from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, Role
+from xinyong.institutions.service import create_institution, issue_api_key
+from xinyong.models import Base
+
+from support import new_uscc
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A URL of a PostgreSQL server where test databases may be created."""
+    configured = os.environ.get("XINYONG_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    data_dir = tmp_path_factory.mktemp("pgdata")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    host = make_url(server.get_uri()).query["host"]
+    yield f"postgresql+psycopg://postgres@/postgres?host={host}"
+    server.cleanup()
+
+
+def _reset(engine: Engine) -> None:
+    with engine.begin() as connection:
+        Base.metadata.drop_all(connection)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def db_url(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'xinyong-test.db'}"
+    return str(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    _reset(engine)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _wipe(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Engine]:
+    """The migrated test database, emptied after each test."""
+    yield engine
+    _wipe(engine)
+
+
+@pytest.fixture
+def factory(db: Engine) -> sessionmaker[Session]:
+    return make_session_factory(db)
+
+
+@pytest.fixture
+def session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
+        yield session
+        session.rollback()
+
+
+@pytest.fixture(scope="session")
+def keys() -> KeyRing:
+    return KeyRing(secrets.token_bytes(32), secrets.token_bytes(32))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, ingest_chunk_rows=50)
+
+
+@pytest.fixture
+def client(db: Engine, settings: Settings, keys: KeyRing) -> Iterator[TestClient]:
+    app = create_app(settings, engine=db, keys=keys)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def fresh_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database of its own (for tests that run the CLI in another process)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    admin_url = str(request.getfixturevalue("postgres_admin_url"))
+    name = f"xinyong_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+MakeInstitution = Callable[..., Institution]
+
+
+@pytest.fixture
+def make_institution(factory: sessionmaker[Session], keys: KeyRing) -> MakeInstitution:
+    def make(
+        code: str,
+        *,
+        record_types: list[str] | None = None,
+        purposes: list[str] | None = None,
+        kind: InstitutionKind = InstitutionKind.BANK,
+    ) -> Institution:
+        with transaction(factory) as session:
+            return create_institution(
+                session,
+                keys,
+                InstitutionCreate(
+                    code=code,
+                    name=f"{code} 机构",
+                    kind=kind,
+                    uscc=new_uscc(),
+                    is_furnisher=record_types is not None,
+                    is_querier=purposes is not None,
+                    permitted_record_types=record_types or [],
+                    permitted_purposes=purposes or [],
+                ),
+            )
+
+    return make
+
+
+MakeKey = Callable[..., str]
+
+
+@pytest.fixture
+def make_key(factory: sessionmaker[Session]) -> MakeKey:
+    def make(role: Role, institution: Institution | None = None) -> str:
+        with transaction(factory) as session:
+            owner = session.get(Institution, institution.id) if institution else None
+            return issue_api_key(session, role, owner).api_key
+
+    return make
+
