@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from support import new_uscc
 from xinyong import migrate
 from xinyong.api.app import create_app
 from xinyong.config import Settings
@@ -28,8 +29,6 @@ from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, Role
 from xinyong.institutions.service import create_institution, issue_api_key
 from xinyong.models import Base
-
-from support import new_uscc
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -62,7 +61,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def db_url(backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+def db_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'xinyong-test.db'}"
     return str(request.getfixturevalue("postgres_admin_url"))
@@ -178,4 +179,3 @@ def make_key(factory: sessionmaker[Session]) -> MakeKey:
             return issue_api_key(session, role, owner).api_key
 
     return make
-

@@ -25,7 +25,9 @@ _HTTP_CODES = {
 }
 
 
-def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    problem: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         problem, status_code=int(problem["status"]), media_type=PROBLEM_JSON, headers=headers
     )

@@ -50,13 +50,17 @@ def demo(
     persons: Annotated[int, typer.Option(help="Synthetic persons.", min=1)] = 10_000,
     enterprises: Annotated[int, typer.Option(help="Synthetic enterprises.", min=1)] = 1_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic population.")] = 2026,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API after loading.")] = True,
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after loading.")
+    ] = True,
 ) -> None:
     """Load a synthetic population through the real ingestion path, then serve the API."""
     from xinyong.cli.main import console
 
     p = platform()
-    console.print(f"[bold]Xinyong demo[/bold] — database {p.engine.url.render_as_string(hide_password=True)}")
+    console.print(
+        f"[bold]Xinyong demo[/bold] — database {p.engine.url.render_as_string(hide_password=True)}"
+    )
     with console.status("generating the synthetic population…"):
         manifest = _population(p, persons, enterprises, seed)
     root = p.settings.data_dir / "demo-population" / f"p{persons}-e{enterprises}-s{seed}"
@@ -83,13 +87,13 @@ def demo(
             result = run_ingest(
                 p,
                 root / spec.path,
-                spec.furnisher,
+                spec.furnisher_code,
                 file_format=FileFormat(spec.format),
                 record_type=None,
                 idempotency_key=f"demo:{manifest.seed}:{spec.path}",
                 source="demo",
                 progress=bar,
-                label=f"{spec.furnisher} {Path(spec.path).name}",
+                label=f"{spec.furnisher_code} {Path(spec.path).name}",
             )
             rejected += result.rows.rejected
 
@@ -119,7 +123,8 @@ def demo(
         table.add_row(record_type, f"{count:,}")
     console.print(table)
     console.print(
-        "subjects: " + ", ".join(f"{kind} {count:,}" for kind, count in sorted(subjects.items()))
+        "subjects: "
+        + ", ".join(f"{kind} {count:,}" for kind, count in sorted(subjects.items()))
         + f"; record versions: {versions:,}; rejected rows: {rejected}"
     )
     console.print("\n[bold]Demo API keys[/bold] (shown once; new ones each run):")

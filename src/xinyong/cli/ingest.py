@@ -103,11 +103,16 @@ def ingest(
         FileFormat | None, typer.Option("--format", help="jsonl or csv (default: from the name).")
     ] = None,
     record_type: Annotated[
-        str | None, typer.Option(help="The record type of every row (needed for CSV without a record_type column).")
+        str | None,
+        typer.Option(
+            help="The record type of every row (needed for CSV without a record_type column)."
+        ),
     ] = None,
     idempotency_key: Annotated[
         str | None,
-        typer.Option(help="Retry key; default derives from the file's SHA-256, so re-running the same file is a no-op."),
+        typer.Option(
+            help="Retry key; by default the file's SHA-256, so re-running a file is a no-op."
+        ),
     ] = None,
 ) -> None:
     """Ingest a batch file as FURNISHER: validate every row, report rejected rows."""
@@ -122,8 +127,14 @@ def ingest(
     key = idempotency_key or f"file:{file_digest(file)}"
     with progress_bar() as bar:
         result = run_ingest(
-            p, file, furnisher, file_format=fmt, record_type=record_type,
-            idempotency_key=key, source="cli", progress=bar,
+            p,
+            file,
+            furnisher,
+            file_format=fmt,
+            record_type=record_type,
+            idempotency_key=key,
+            source="cli",
+            progress=bar,
         )
     print_result(result)
     if result.rows.rejected:

@@ -26,7 +26,11 @@ def list_institutions() -> None:
         for institution in service.list_institutions(session):
             view = service.view_institution(p.keys, institution)
             table.add_row(
-                str(view.id), view.code, view.name, view.kind.value, view.uscc,
+                str(view.id),
+                view.code,
+                view.name,
+                view.kind.value,
+                view.uscc,
                 ", ".join(view.permitted_record_types) or "-",
                 ", ".join(view.permitted_purposes) or "-",
             )
@@ -41,10 +45,14 @@ def create(
     uscc: Annotated[str, typer.Option(help="Unified Social Credit Code.")],
     name_en: Annotated[str | None, typer.Option(help="English name.")] = None,
     record_type: Annotated[
-        list[str] | None, typer.Option("--record-type", help="Permitted record type (repeatable); makes it a furnisher.")
+        list[str] | None,
+        typer.Option(
+            "--record-type", help="Permitted record type (repeatable); makes it a furnisher."
+        ),
     ] = None,
     purpose: Annotated[
-        list[str] | None, typer.Option("--purpose", help="Permitted query purpose (repeatable); makes it a querier.")
+        list[str] | None,
+        typer.Option("--purpose", help="Permitted query purpose (repeatable); makes it a querier."),
     ] = None,
 ) -> None:
     """Register an institution."""
@@ -52,9 +60,15 @@ def create(
 
     p = platform()
     data = InstitutionCreate(
-        code=code, name=name, name_en=name_en, kind=kind, uscc=uscc,
-        is_furnisher=bool(record_type), is_querier=bool(purpose),
-        permitted_record_types=record_type or [], permitted_purposes=purpose or [],
+        code=code,
+        name=name,
+        name_en=name_en,
+        kind=kind,
+        uscc=uscc,
+        is_furnisher=bool(record_type),
+        is_querier=bool(purpose),
+        permitted_record_types=record_type or [],
+        permitted_purposes=purpose or [],
     )
     with transaction(p.factory) as session:
         institution = service.create_institution(session, p.keys, data)

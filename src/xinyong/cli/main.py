@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,13 +42,18 @@ def init() -> None:
         has_operator = session.scalar(
             select(ApiKey.id).where(ApiKey.role == Role.OPERATOR.value, ApiKey.revoked_at.is_(None))
         )
-        issued = None if has_operator else issue_api_key(session, Role.OPERATOR, None, "first operator")
+        issued = (
+            None if has_operator else issue_api_key(session, Role.OPERATOR, None, "first operator")
+        )
     console.print(f"database: {p.engine.url.render_as_string(hide_password=True)}")
-    console.print(f"keys:     {p.settings.resolved_key_file if p.settings.encryption_key is None else 'from environment'}")
+    from_env = p.settings.encryption_key is not None
+    console.print(f"keys:     {'from environment' if from_env else p.settings.resolved_key_file}")
     if issued is not None:
         console.print(f"operator API key (shown once): [bold]{issued.api_key}[/bold]")
     else:
-        console.print("an operator key exists; issue more with `xinyong institutions key --role operator`")
+        console.print(
+            "an operator key exists; issue more with `xinyong institutions key --role operator`"
+        )
 
 
 @app.command()
@@ -90,5 +94,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-__all__ = ["Path", "app", "fail", "main"]

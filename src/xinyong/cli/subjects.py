@@ -13,7 +13,10 @@ from xinyong.identity import service
 from xinyong.identity.identifiers import IdentifierType
 from xinyong.records.service import subject_records
 
-app = typer.Typer(help="Find subjects by identifier; identifiers are masked unless --reveal.", no_args_is_help=True)
+app = typer.Typer(
+    help="Find subjects by identifier; identifiers are masked unless --reveal.",
+    no_args_is_help=True,
+)
 
 
 @app.command("lookup")
@@ -27,7 +30,9 @@ def lookup(
 
     p = platform()
     with transaction(p.factory) as session:
-        subject = service.find_subject(session, p.keys, service.subject_ref(p.keys, id_type, identifier))
+        subject = service.find_subject(
+            session, p.keys, service.subject_ref(p.keys, id_type, identifier)
+        )
         view = service.view_subject(p.keys, subject, reveal=reveal)
     console.print_json(view.model_dump_json())
 
@@ -58,4 +63,6 @@ def records(
     with transaction(p.factory) as session:
         service.get_subject(session, subject_id)
         items = subject_records(session, p.keys, subject_id, include_deleted=include_deleted)
-    console.print_json(json.dumps([item.model_dump(mode="json") for item in items], ensure_ascii=False))
+    console.print_json(
+        json.dumps([item.model_dump(mode="json") for item in items], ensure_ascii=False)
+    )

@@ -9,6 +9,7 @@ the database alone reveals neither values nor, without the key, which rows share
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -144,10 +145,9 @@ def load_keyring(settings: Settings, *, create: bool = True) -> KeyRing:
     if not path.exists():
         if not create:
             raise ConfigurationError(f"key file {path} does not exist; run `xinyong init`")
-        try:
+        # Another process may create it first; then read theirs.
+        with contextlib.suppress(FileExistsError):
             generate_key_file(path)
-        except FileExistsError:
-            pass  # another process created it first; read theirs
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return KeyRing(

@@ -147,10 +147,5 @@ def view_subject(keys: KeyRing, subject: Subject, *, reveal: bool) -> SubjectVie
 
 
 def count_subjects_by_kind(session: Session) -> dict[str, int]:
-    return {
-        kind: count
-        for kind, count in session.execute(
-            select(Subject.kind, func.count()).group_by(Subject.kind)
-        )
-    }
-
+    rows = session.execute(select(Subject.kind, func.count()).group_by(Subject.kind))
+    return dict(rows.tuples().all())

@@ -183,6 +183,7 @@ def _iter_csv(path: Path, start_row: int) -> Iterator[tuple[int, dict[str, objec
                     ),
                 )
                 continue
-            yield number, {
-                column: cell for column, cell in zip(header, cells, strict=True) if cell != ""
-            }
+            yield (
+                number,
+                {column: cell for column, cell in zip(header, cells, strict=True) if cell != ""},
+            )

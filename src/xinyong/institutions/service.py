@@ -150,14 +150,18 @@ def issue_api_key(
     """Create an API key and return it once; only its hash is kept."""
     if role in (Role.OPERATOR, Role.AUDITOR):
         if institution is not None:
-            raise InvalidPermissionError(f"{role.value} keys belong to platform staff, not to an institution")
+            raise InvalidPermissionError(
+                f"{role.value} keys belong to platform staff, not to an institution"
+            )
     else:
         if institution is None:
             raise InvalidPermissionError(f"a {role.value} key needs an institution")
         if role is Role.FURNISHER and not institution.is_furnisher:
             raise InvalidPermissionError(f"institution {institution.code} is not a furnisher")
         if role is Role.QUERIER and not institution.is_querier:
-            raise InvalidPermissionError(f"institution {institution.code} is not a querying institution")
+            raise InvalidPermissionError(
+                f"institution {institution.code} is not a querying institution"
+            )
         if institution.status != "active":
             raise InvalidPermissionError(f"institution {institution.code} is {institution.status}")
     key_id = secrets.token_hex(6)
@@ -167,7 +171,8 @@ def issue_api_key(
         secret_hash=_hash_key(secret),
         role=role.value,
         institution_id=institution.id if institution else None,
-        label=label or (f"{role.value} key for {institution.code}" if institution else f"{role.value} key"),
+        label=label
+        or (f"{role.value} key for {institution.code}" if institution else f"{role.value} key"),
     )
     session.add(record)
     session.flush()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -13,7 +13,7 @@ from xinyong.models import Base
 target_metadata = Base.metadata
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     # Migrations must not import application types: UTC timestamps are plain
     # timezone-aware DATETIME/TIMESTAMPTZ columns in the schema.
     if type_ == "type" and isinstance(obj, UTCDateTime):
