@@ -148,4 +148,4 @@ def view_subject(keys: KeyRing, subject: Subject, *, reveal: bool) -> SubjectVie
 
 def count_subjects_by_kind(session: Session) -> dict[str, int]:
     rows = session.execute(select(Subject.kind, func.count()).group_by(Subject.kind))
-    return dict(rows.tuples().all())
+    return {str(kind): int(count) for kind, count in rows}
