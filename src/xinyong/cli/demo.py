@@ -25,7 +25,7 @@ DEMO_LENDER = InstitutionCreate(
     name="信用示范消费金融有限公司",
     name_en="Xinyong Demo Consumer Finance Co., Ltd.",
     kind=InstitutionKind.CONSUMER_FINANCE,
-    uscc=make_uscc("9", "1", "310115", "MA1DEMO0"),
+    uscc=make_uscc("9", "1", "310115", "MA1DEM00"),
     is_querier=True,
     permitted_purposes=["loan_approval", "credit_card_approval", "post_loan_management"],
 )

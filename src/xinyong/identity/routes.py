@@ -15,11 +15,14 @@ from xinyong.records.service import subject_records
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 
 
+class RevealNotPermittedError(PermissionDeniedError):
+    code = "reveal_not_permitted"
+    title = "Your role may not see identifiers unmasked"
+
+
 def _may_reveal(principal: Principal, reveal: bool) -> bool:
     if reveal and principal.role is not Role.OPERATOR:
-        raise PermissionDeniedError(
-            "only an operator may see identifiers unmasked", code_detail="reveal_not_permitted"
-        )
+        raise RevealNotPermittedError("only an operator may see identifiers unmasked")
     return reveal
 
 

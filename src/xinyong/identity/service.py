@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from xinyong.db import allocate_ids, bulk_insert, utcnow
 from xinyong.errors import NotFoundError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
@@ -23,6 +24,16 @@ from xinyong.identity.schemas import SubjectView
 IDENTIFIER_CONTEXT = b"subject.identifier"
 NAME_CONTEXT = b"subject.name"
 NAME_EN_CONTEXT = b"subject.name_en"
+_SUBJECT_COLUMNS = (
+    "id",
+    "kind",
+    "id_type",
+    "identifier_index",
+    "identifier_ct",
+    "name_ct",
+    "name_en_ct",
+    "created_at",
+)
 
 
 class SubjectNotFoundError(NotFoundError):
@@ -72,7 +83,7 @@ def resolve_subjects(
 ) -> dict[bytes, tuple[int, str]]:
     """Map each ref's blind index to (subject id, kind), creating unknown subjects.
 
-    One SELECT and at most one multi-row INSERT for the whole set. A new subject takes
+    One SELECT and at most one bulk insert for the whole set. A new subject takes
     its names from the first ref that mentions it.
     """
     wanted: dict[bytes, SubjectRef] = {}
@@ -93,25 +104,24 @@ def resolve_subjects(
         enc_id = keys.encryptor(IDENTIFIER_CONTEXT)
         enc_name = keys.encryptor(NAME_CONTEXT)
         enc_name_en = keys.encryptor(NAME_EN_CONTEXT)
+        ids = allocate_ids(session, Subject, len(missing))
+        now = utcnow()
         rows = [
-            {
-                "kind": ref.kind.value,
-                "id_type": ref.id_type.value,
-                "identifier_index": ref.index,
-                "identifier_ct": enc_id(ref.identifier.encode()),
-                "name_ct": enc_name(ref.name.encode()) if ref.name else None,
-                "name_en_ct": enc_name_en(ref.name_en.encode()) if ref.name_en else None,
-            }
-            for ref in missing
+            (
+                subject_id,
+                ref.kind.value,
+                ref.id_type.value,
+                ref.index,
+                enc_id(ref.identifier.encode()),
+                enc_name(ref.name.encode()) if ref.name else None,
+                enc_name_en(ref.name_en.encode()) if ref.name_en else None,
+                now,
+            )
+            for subject_id, ref in zip(ids, missing, strict=True)
         ]
-        result = session.execute(
-            insert(Subject).returning(
-                Subject.id, Subject.kind, Subject.identifier_index, sort_by_parameter_order=True
-            ),
-            rows,
-        )
-        for row in result:
-            found[row.identifier_index] = (row.id, row.kind)
+        bulk_insert(session, Subject, _SUBJECT_COLUMNS, rows)
+        for subject_id, ref in zip(ids, missing, strict=True):
+            found[ref.index] = (subject_id, ref.kind.value)
     return found
 
 

@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, insert, literal, select, union_all
+from sqlalchemy import and_, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from xinyong.catalog.schemas import Catalog, FieldError
 from xinyong.catalog.service import ENVELOPE_KEYS, validator_for
+from xinyong.db import allocate_ids, bulk_insert
 from xinyong.errors import ConflictError, NotFoundError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError
@@ -350,13 +351,45 @@ def _load_states(
     }
 
 
+_RECORD_COLUMNS = (
+    "id",
+    "furnisher_id",
+    "record_type",
+    "key_index",
+    "record_key_ct",
+    "subject_id",
+    "created_at",
+)
+_VERSION_COLUMNS = (
+    "record_id",
+    "version",
+    "operation",
+    "content_ct",
+    "content_hash",
+    "catalog_version",
+    "valid_from",
+    "valid_to",
+    "furnisher_id",
+    "batch_id",
+    "batch_row",
+    "received_at",
+    "reason_ct",
+)
+_UNCHANGED_COLUMNS = ("batch_id", "row_number", "record_id", "version")
+_REJECTION_COLUMNS = ("batch_id", "row_number", "field", "code", "message")
+
+
 def apply_chunk(
     session: Session,
     ctx: IngestContext,
     batch_id: int,
     rows: Sequence[PreparedRow | RejectedRow],
 ) -> ChunkCounts:
-    """Write one chunk of prepared rows; rows are applied in order, duplicates included."""
+    """Write one chunk of prepared rows; rows are applied in order, duplicates included.
+
+    Reads are two set-based queries (subjects, current versions); writes are bulk inserts
+    (COPY on PostgreSQL). Nothing is updated: corrections and deletions are new versions.
+    """
     counts = ChunkCounts()
     prepared = [row for row in rows if isinstance(row, PreparedRow)]
     subjects = resolve_subjects(session, ctx.keys, (row.subject for row in prepared))
@@ -365,23 +398,17 @@ def apply_chunk(
     encrypt_reason = ctx.keys.encryptor(REASON_CONTEXT)
     encrypt_key = ctx.keys.encryptor(RECORD_KEY_CONTEXT)
 
-    rejections: list[dict[str, object]] = []
+    rejections: list[tuple[object, ...]] = []
     unchanged: list[tuple[int, _RecordState, int]] = []
-    new_records: dict[bytes, dict[str, object]] = {}
-    versions: list[tuple[_RecordState, dict[str, object]]] = []
+    new_records: list[tuple[_RecordState, PreparedRow]] = []
+    versions: list[tuple[_RecordState, tuple[object, ...]]] = []
 
     def reject(row_number: int, errors: Sequence[FieldError]) -> None:
         counts.rejected += 1
-        for error in errors:
-            rejections.append(
-                {
-                    "batch_id": batch_id,
-                    "row_number": row_number,
-                    "field": error.field or None,
-                    "code": error.code,
-                    "message": error.message,
-                }
-            )
+        rejections.extend(
+            (batch_id, row_number, error.field or None, error.code, error.message)
+            for error in errors
+        )
 
     for row in rows:
         if isinstance(row, RejectedRow):
@@ -420,14 +447,7 @@ def apply_chunk(
             counts.created += 1
             state = _RecordState(None, subject_id, 0, None, deleted=False)
             states[row.key_index] = state
-            new_records[row.key_index] = {
-                "furnisher_id": ctx.furnisher_id,
-                "record_type": row.record_type,
-                "key_index": row.key_index,
-                "record_key_ct": encrypt_key(row.record_key.encode("utf-8")),
-                "subject_id": subject_id,
-                "created_at": ctx.received_at,
-            }
+            new_records.append((state, row))
         elif not state.deleted and state.content_hash == row.content_hash:
             counts.unchanged += 1
             unchanged.append((row.row_number, state, state.version))
@@ -441,52 +461,53 @@ def apply_chunk(
         versions.append(
             (
                 state,
-                {
-                    "version": state.version,
-                    "operation": operation,
-                    "content_ct": None if row.delete else encrypt_content(row.fields_json),
-                    "content_hash": row.content_hash,
-                    "catalog_version": ctx.catalog.version,
-                    "valid_from": row.valid_from,
-                    "valid_to": row.valid_to,
-                    "furnisher_id": ctx.furnisher_id,
-                    "batch_id": batch_id,
-                    "batch_row": row.row_number,
-                    "received_at": ctx.received_at,
-                    "reason_ct": encrypt_reason(row.reason.encode("utf-8")) if row.reason else None,
-                },
+                (
+                    state.version,
+                    operation,
+                    None if row.delete else encrypt_content(row.fields_json),
+                    row.content_hash,
+                    ctx.catalog.version,
+                    row.valid_from,
+                    row.valid_to,
+                    ctx.furnisher_id,
+                    batch_id,
+                    row.row_number,
+                    ctx.received_at,
+                    encrypt_reason(row.reason.encode("utf-8")) if row.reason else None,
+                ),
             )
         )
 
     if new_records:
-        inserted = session.execute(
-            insert(CreditRecord).returning(
-                CreditRecord.id, CreditRecord.key_index, sort_by_parameter_order=True
-            ),
-            list(new_records.values()),
-        )
-        for record_id, key_index in inserted:
-            states[key_index].record_id = record_id
-    if versions:
-        session.execute(
-            insert(RecordVersion),
-            [{"record_id": state.record_id, **values} for state, values in versions],
-        )
-    if unchanged:
-        session.execute(
-            insert(BatchUnchangedRow),
-            [
-                {
-                    "batch_id": batch_id,
-                    "row_number": number,
-                    "record_id": state.record_id,
-                    "version": version,
-                }
-                for number, state, version in unchanged
-            ],
-        )
-    if rejections:
-        session.execute(insert(BatchRejection), rejections)
+        ids = allocate_ids(session, CreditRecord, len(new_records))
+        record_rows = []
+        for record_id, (state, row) in zip(ids, new_records, strict=True):
+            state.record_id = record_id
+            record_rows.append(
+                (
+                    record_id,
+                    ctx.furnisher_id,
+                    row.record_type,
+                    row.key_index,
+                    encrypt_key(row.record_key.encode("utf-8")),
+                    state.subject_id,
+                    ctx.received_at,
+                )
+            )
+        bulk_insert(session, CreditRecord, _RECORD_COLUMNS, record_rows)
+    bulk_insert(
+        session,
+        RecordVersion,
+        _VERSION_COLUMNS,
+        [(state.record_id, *values) for state, values in versions],
+    )
+    bulk_insert(
+        session,
+        BatchUnchangedRow,
+        _UNCHANGED_COLUMNS,
+        [(batch_id, number, state.record_id, version) for number, state, version in unchanged],
+    )
+    bulk_insert(session, BatchRejection, _REJECTION_COLUMNS, rejections)
     return counts
 
 

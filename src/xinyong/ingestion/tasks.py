@@ -14,8 +14,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.catalog.service import get_catalog
-from xinyong.db import transaction, utcnow
+from xinyong.db import refresh_statistics, transaction, utcnow
 from xinyong.identity.crypto import KeyRing
+from xinyong.identity.models import Subject
 from xinyong.ingestion.readers import FileFormat, RowProblem, check_file, iter_rows
 from xinyong.ingestion.schemas import BatchResult
 from xinyong.ingestion.service import (
@@ -30,8 +31,10 @@ from xinyong.ingestion.service import (
     prepare_row,
     record_chunk,
 )
+from xinyong.records.models import CreditRecord, RecordVersion
 
 Progress = Callable[[int], None]
+_GROWING_TABLES = (Subject, CreditRecord, RecordVersion)
 
 
 def _chunks(
@@ -84,7 +87,9 @@ def ingest_file(
 
     if progress is not None and next_row > 1:
         progress(next_row - 1)
-    for chunk in _chunks(iter_rows(path, file_format, start_row=next_row), chunk_rows):
+    for number, chunk in enumerate(
+        _chunks(iter_rows(path, file_format, start_row=next_row), chunk_rows), start=1
+    ):
         # Validation, hashing and encryption happen outside the write transaction, so the
         # database (SQLite's single writer in particular) is held only for the inserts.
         prepared: list[PreparedRow | RejectedRow] = [
@@ -104,6 +109,9 @@ def ingest_file(
         if progress is not None:
             progress(chunk_end - next_row)
         next_row = chunk_end
+        if number & (number - 1) == 0:  # after chunks 1, 2, 4, 8, …: O(log n) refreshes
+            with transaction(factory) as session:
+                refresh_statistics(session, _GROWING_TABLES)
 
     with transaction(factory) as session:
         batch = lock_batch(session, batch_id)

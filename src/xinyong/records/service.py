@@ -137,13 +137,12 @@ def subject_records(
 
 
 def count_records_by_type(session: Session) -> dict[str, int]:
-    return dict(
-        session.execute(
-            select(CreditRecord.record_type, func.count())
-            .group_by(CreditRecord.record_type)
-            .order_by(CreditRecord.record_type)
-        )
+    rows = session.execute(
+        select(CreditRecord.record_type, func.count())
+        .group_by(CreditRecord.record_type)
+        .order_by(CreditRecord.record_type)
     )
+    return {str(record_type): int(count) for record_type, count in rows}
 
 
 def count_versions(session: Session) -> int:

@@ -32,7 +32,7 @@ import json
 import math
 import random
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from importlib import resources
@@ -393,281 +393,44 @@ def _county(region_name: str) -> str:
     return region_name
 
 
+def _pinyin_table(text: str) -> dict[str, str]:
+    """Parse ``"王:Wang 李:Li"`` into a mapping; keeps long tables compact and readable."""
+    return dict(pair.split(":", 1) for pair in text.split())
+
+
 # Pinyin for the given-name characters of Faker's zh_CN person provider and for its commonest
 # surnames (about 97 % of its surname weight). English names follow GB/T 28039-2011: surname
 # first, then the given name's syllables run together ("Wang Jianguo").
-_SURNAME_PINYIN: Final[Mapping[str, str]] = dict(
-    pair.split(":")
-    for pair in [
-        "王:Wang",
-        "李:Li",
-        "张:Zhang",
-        "刘:Liu",
-        "陈:Chen",
-        "杨:Yang",
-        "黄:Huang",
-        "吴:Wu",
-        "赵:Zhao",
-        "周:Zhou",
-        "徐:Xu",
-        "孙:Sun",
-        "马:Ma",
-        "朱:Zhu",
-        "胡:Hu",
-        "林:Lin",
-        "郭:Guo",
-        "何:He",
-        "高:Gao",
-        "罗:Luo",
-        "郑:Zheng",
-        "梁:Liang",
-        "谢:Xie",
-        "宋:Song",
-        "唐:Tang",
-        "许:Xu",
-        "邓:Deng",
-        "冯:Feng",
-        "韩:Han",
-        "曹:Cao",
-        "曾:Zeng",
-        "彭:Peng",
-        "萧:Xiao",
-        "蔡:Cai",
-        "潘:Pan",
-        "田:Tian",
-        "董:Dong",
-        "袁:Yuan",
-        "余:Yu",
-        "叶:Ye",
-        "蒋:Jiang",
-        "杜:Du",
-        "苏:Su",
-        "魏:Wei",
-        "程:Cheng",
-        "吕:Lyu",
-        "丁:Ding",
-        "沈:Shen",
-        "任:Ren",
-        "姚:Yao",
-        "卢:Lu",
-        "傅:Fu",
-        "钟:Zhong",
-        "姜:Jiang",
-        "崔:Cui",
-        "谭:Tan",
-        "廖:Liao",
-        "范:Fan",
-        "汪:Wang",
-        "陆:Lu",
-        "金:Jin",
-        "石:Shi",
-        "戴:Dai",
-        "贾:Jia",
-        "韦:Wei",
-        "夏:Xia",
-        "邱:Qiu",
-        "方:Fang",
-        "侯:Hou",
-        "邹:Zou",
-        "熊:Xiong",
-        "孟:Meng",
-        "秦:Qin",
-        "白:Bai",
-        "江:Jiang",
-        "阎:Yan",
-        "薛:Xue",
-        "尹:Yin",
-        "段:Duan",
-        "雷:Lei",
-        "鞠:Ju",
-        "黎:Li",
-        "史:Shi",
-        "龙:Long",
-        "陶:Tao",
-        "贺:He",
-        "顾:Gu",
-        "毛:Mao",
-        "郝:Hao",
-        "龚:Gong",
-        "邵:Shao",
-        "万:Wan",
-        "钱:Qian",
-        "严:Yan",
-        "赖:Lai",
-        "覃:Qin",
-        "洪:Hong",
-        "武:Wu",
-        "莫:Mo",
-        "孔:Kong",
-        "汤:Tang",
-        "向:Xiang",
-        "常:Chang",
-        "温:Wen",
-        "康:Kang",
-        "施:Shi",
-        "文:Wen",
-        "牛:Niu",
-        "樊:Fan",
-        "葛:Ge",
-        "邢:Xing",
-        "安:An",
-        "齐:Qi",
-        "易:Yi",
-        "乔:Qiao",
-        "伍:Wu",
-        "庞:Pang",
-        "颜:Yan",
-        "倪:Ni",
-        "庄:Zhuang",
-        "聂:Nie",
-        "章:Zhang",
-        "鲁:Lu",
-        "岳:Yue",
-        "翟:Zhai",
-        "殷:Yin",
-        "詹:Zhan",
-        "申:Shen",
-        "欧:Ou",
-        "耿:Geng",
-        "关:Guan",
-        "兰:Lan",
-        "焦:Jiao",
-        "俞:Yu",
-        "左:Zuo",
-        "柳:Liu",
-        "甘:Gan",
-        "祝:Zhu",
-        "包:Bao",
-        "宁:Ning",
-        "尚:Shang",
-        "符:Fu",
-        "舒:Shu",
-        "阮:Ruan",
-        "柯:Ke",
-        "纪:Ji",
-        "梅:Mei",
-        "童:Tong",
-        "凌:Ling",
-        "毕:Bi",
-        "单:Shan",
-        "季:Ji",
-        "裴:Pei",
-        "霍:Huo",
-        "涂:Tu",
-        "成:Cheng",
-        "苗:Miao",
-        "谷:Gu",
-        "盛:Sheng",
-        "曲:Qu",
-        "欧阳:Ouyang",
-    ]
+_SURNAME_PINYIN: Final[Mapping[str, str]] = _pinyin_table(
+    "王:Wang 李:Li 张:Zhang 刘:Liu 陈:Chen 杨:Yang 黄:Huang 吴:Wu 赵:Zhao 周:Zhou 徐:Xu 孙:Sun "
+    "马:Ma 朱:Zhu 胡:Hu 林:Lin 郭:Guo 何:He 高:Gao 罗:Luo 郑:Zheng 梁:Liang 谢:Xie 宋:Song "
+    "唐:Tang 许:Xu 邓:Deng 冯:Feng 韩:Han 曹:Cao 曾:Zeng 彭:Peng 萧:Xiao 蔡:Cai 潘:Pan 田:Tian "
+    "董:Dong 袁:Yuan 余:Yu 叶:Ye 蒋:Jiang 杜:Du 苏:Su 魏:Wei 程:Cheng 吕:Lyu 丁:Ding 沈:Shen "
+    "任:Ren 姚:Yao 卢:Lu 傅:Fu 钟:Zhong 姜:Jiang 崔:Cui 谭:Tan 廖:Liao 范:Fan 汪:Wang 陆:Lu "
+    "金:Jin 石:Shi 戴:Dai 贾:Jia 韦:Wei 夏:Xia 邱:Qiu 方:Fang 侯:Hou 邹:Zou 熊:Xiong 孟:Meng "
+    "秦:Qin 白:Bai 江:Jiang 阎:Yan 薛:Xue 尹:Yin 段:Duan 雷:Lei 鞠:Ju 黎:Li 史:Shi 龙:Long "
+    "陶:Tao 贺:He 顾:Gu 毛:Mao 郝:Hao 龚:Gong 邵:Shao 万:Wan 钱:Qian 严:Yan 赖:Lai 覃:Qin "
+    "洪:Hong 武:Wu 莫:Mo 孔:Kong 汤:Tang 向:Xiang 常:Chang 温:Wen 康:Kang 施:Shi 文:Wen 牛:Niu "
+    "樊:Fan 葛:Ge 邢:Xing 安:An 齐:Qi 易:Yi 乔:Qiao 伍:Wu 庞:Pang 颜:Yan 倪:Ni 庄:Zhuang 聂:Nie "
+    "章:Zhang 鲁:Lu 岳:Yue 翟:Zhai 殷:Yin 詹:Zhan 申:Shen 欧:Ou 耿:Geng 关:Guan 兰:Lan 焦:Jiao "
+    "俞:Yu 左:Zuo 柳:Liu 甘:Gan 祝:Zhu 包:Bao 宁:Ning 尚:Shang 符:Fu 舒:Shu 阮:Ruan 柯:Ke 纪:Ji "
+    "梅:Mei 童:Tong 凌:Ling 毕:Bi 单:Shan 季:Ji 裴:Pei 霍:Huo 涂:Tu 成:Cheng 苗:Miao 谷:Gu "
+    "盛:Sheng 曲:Qu 欧阳:Ouyang"
 )
-_GIVEN_PINYIN: Final[Mapping[str, str]] = dict(
-    pair.split(":")
-    for pair in [
-        "伟:wei",
-        "强:qiang",
-        "磊:lei",
-        "洋:yang",
-        "勇:yong",
-        "军:jun",
-        "杰:jie",
-        "涛:tao",
-        "超:chao",
-        "明:ming",
-        "刚:gang",
-        "平:ping",
-        "辉:hui",
-        "鹏:peng",
-        "华:hua",
-        "飞:fei",
-        "鑫:xin",
-        "波:bo",
-        "斌:bin",
-        "宇:yu",
-        "浩:hao",
-        "凯:kai",
-        "健:jian",
-        "俊:jun",
-        "帆:fan",
-        "帅:shuai",
-        "旭:xu",
-        "宁:ning",
-        "龙:long",
-        "林:lin",
-        "欢:huan",
-        "佳:jia",
-        "阳:yang",
-        "建:jian",
-        "亮:liang",
-        "成:cheng",
-        "峰:feng",
-        "国:guo",
-        "晨:chen",
-        "瑞:rui",
-        "志:zhi",
-        "兵:bing",
-        "雷:lei",
-        "东:dong",
-        "博:bo",
-        "彬:bin",
-        "坤:kun",
-        "想:xiang",
-        "岩:yan",
-        "杨:yang",
-        "文:wen",
-        "利:li",
-        "楠:nan",
-        "红:hong",
-        "霞:xia",
-        "芳:fang",
-        "娜:na",
-        "敏:min",
-        "静:jing",
-        "秀:xiu",
-        "英:ying",
-        "丽:li",
-        "艳:yan",
-        "娟:juan",
-        "兰:lan",
-        "燕:yan",
-        "玲:ling",
-        "桂:gui",
-        "丹:dan",
-        "萍:ping",
-        "玉:yu",
-        "梅:mei",
-        "莉:li",
-        "珍:zhen",
-        "婷:ting",
-        "凤:feng",
-        "晶:jing",
-        "颖:ying",
-        "雪:xue",
-        "慧:hui",
-        "倩:qian",
-        "琴:qin",
-        "畅:chang",
-        "云:yun",
-        "洁:jie",
-        "柳:liu",
-        "淑:shu",
-        "春:chun",
-        "海:hai",
-        "冬:dong",
-        "荣:rong",
-        "莹:ying",
-        "琳:lin",
-        "欣:xin",
-        "香:xiang",
-        "芝:zhi",
-        "小:xiao",
-        "金:jin",
-        "瑜:yu",
-        "花:hua",
-        "璐:lu",
-    ]
+_GIVEN_PINYIN: Final[Mapping[str, str]] = _pinyin_table(
+    "伟:wei 强:qiang 磊:lei 洋:yang 勇:yong 军:jun 杰:jie 涛:tao 超:chao 明:ming 刚:gang 平:ping "
+    "辉:hui 鹏:peng 华:hua 飞:fei 鑫:xin 波:bo 斌:bin 宇:yu 浩:hao 凯:kai 健:jian 俊:jun 帆:fan "
+    "帅:shuai 旭:xu 宁:ning 龙:long 林:lin 欢:huan 佳:jia 阳:yang 建:jian 亮:liang 成:cheng "
+    "峰:feng 国:guo 晨:chen 瑞:rui 志:zhi 兵:bing 雷:lei 东:dong 博:bo 彬:bin 坤:kun 想:xiang "
+    "岩:yan 杨:yang 文:wen 利:li 楠:nan 红:hong 霞:xia 芳:fang 娜:na 敏:min 静:jing 秀:xiu "
+    "英:ying 丽:li 艳:yan 娟:juan 兰:lan 燕:yan 玲:ling 桂:gui 丹:dan 萍:ping 玉:yu 梅:mei 莉:li "
+    "珍:zhen 婷:ting 凤:feng 晶:jing 颖:ying 雪:xue 慧:hui 倩:qian 琴:qin 畅:chang 云:yun 洁:jie "
+    "柳:liu 淑:shu 春:chun 海:hai 冬:dong 荣:rong 莹:ying 琳:lin 欣:xin 香:xiang 芝:zhi 小:xiao "
+    "金:jin 瑜:yu 花:hua 璐:lu"
 )
+
+
+_SURNAMES: Final = tuple(_SURNAME_PINYIN)
 
 
 def _romanize_given(given: str) -> str | None:
@@ -734,7 +497,9 @@ _UTILITY_CODE: Final = "utility-citygroup-demo"
 _SOCIAL_CODE: Final = "social-insurance-demo"
 _GOVERNMENT_CODE: Final = "gov-credit-office-demo"
 
-_OTHER_FURNISHERS: Final = (
+_OTHER_FURNISHERS: Final[
+    tuple[tuple[str, str, str, str, str, FurnisherKind, tuple[str, ...]], ...]
+] = (
     (
         _TAX_CODE,
         "国家税务总局演示税务局",
@@ -973,13 +738,18 @@ class _Synthesizer:
     _HAZARD_B: ClassVar[float] = 1.4
     _CURE_C: ClassVar[float] = 1.0
     _CURE_D: ClassVar[float] = 0.8
-    # Chance per month that an account 4+ months overdue ends by a guarantor, assets or transfer.
-    _TERMINAL_P: ClassVar[float] = 0.10
+    # Each further month overdue makes a cure less likely: deep arrears seldom come back.
+    _CURE_DEPTH: ClassVar[float] = 0.4
+    # Chance per month that an account 4+ months overdue ends: secured accounts by the guarantor
+    # (D) or the collateral (Z); unsecured ones more rarely by transfer (G), the rest run on at
+    # 7 and become bad debts.
+    _TERMINAL_P_SECURED: ClassVar[float] = 0.10
+    _TERMINAL_P_UNSECURED: ClassVar[float] = 0.03
     # Label: sigmoid(base + slope r + bumps); bases calibrated for ~8 % persons, ~10 % others.
     _LABEL_BASE: ClassVar[Mapping[str, float]] = {
-        "person": -3.65,
-        "enterprise": -3.35,
-        "other_organisation": -3.35,
+        "person": -3.40,
+        "enterprise": -3.22,
+        "other_organisation": -3.22,
     }
     _LABEL_SLOPE: ClassVar[float] = 1.5
     _LABEL_OVERDUE_BUMP: ClassVar[float] = 0.8
@@ -1045,7 +815,7 @@ class _Synthesizer:
         self.bank_weights = _BANK_WEIGHTS[:n_banks]
         for code, zh, en, region, authority, kind, types in _OTHER_FURNISHERS[:1]:
             uscc = self._uscc(authority, region, new_style=False)
-            specs.append(FurnisherSpec(code, zh, en, uscc, cast(FurnisherKind, kind), types))
+            specs.append(FurnisherSpec(code, zh, en, uscc, kind, types))
         n_courts = self.rng.choice((1, 2))
         courts = []
         for code, zh, en, region, basic in _COURTS[:n_courts]:
@@ -1055,7 +825,7 @@ class _Synthesizer:
         self.courts = tuple(courts)
         for code, zh, en, region, authority, kind, types in _OTHER_FURNISHERS[1:]:
             uscc = self._uscc(authority, region, new_style=False)
-            specs.append(FurnisherSpec(code, zh, en, uscc, cast(FurnisherKind, kind), types))
+            specs.append(FurnisherSpec(code, zh, en, uscc, kind, types))
         self.furnishers = tuple(specs)
 
     def open_writers(self) -> None:
@@ -1144,9 +914,9 @@ class _Synthesizer:
             )
         return persons
 
-    def _unique_org_name(self, make: Any) -> tuple[str, str]:
+    def _unique_org_name(self, make: Callable[[int], tuple[str, str]]) -> tuple[str, str]:
         for attempt in range(100):
-            zh, en = cast(tuple[str, str], make(attempt))
+            zh, en = make(attempt)
             if zh not in self.used_org_names:
                 self.used_org_names.add(zh)
                 return zh, en
@@ -1154,8 +924,7 @@ class _Synthesizer:
 
     def _company_name(self, region: str, region_name: str, org_type: str) -> tuple[str, str]:
         city, county = _city_short(region_name), _county(region_name)
-        surname_zh = self.rng.choice(tuple(_SURNAME_PINYIN))
-        surname_en = _SURNAME_PINYIN[surname_zh]
+        surname_zh = self.rng.choice(_SURNAMES)
 
         def company(attempt: int) -> tuple[str, str]:
             # Faker's zh_CN company names repeat often; a city prefix, as most real names
@@ -1165,7 +934,7 @@ class _Synthesizer:
 
         def business(attempt: int) -> tuple[str, str]:
             shop_zh, shop_en = self.rng.choice(_SHOPS)
-            sur = surname_zh if attempt == 0 else self.rng.choice(tuple(_SURNAME_PINYIN))
+            sur = surname_zh if attempt == 0 else self.rng.choice(_SURNAMES)
             return f"{county}{sur}记{shop_zh}", f"{_SURNAME_PINYIN[sur]}'s {shop_en}"
 
         def cooperative(attempt: int) -> tuple[str, str]:
@@ -1184,7 +953,10 @@ class _Synthesizer:
 
         def non_enterprise(attempt: int) -> tuple[str, str]:
             word_zh, word_en = self.rng.choice(_SCHOOL_WORDS)
-            return f"{city}市{word_zh}职业培训学校", f"{city_en()} {word_en} Vocational School"
+            return (
+                f"{city}市{word_zh}职业培训学校",
+                f"{word_en} Vocational Training School, {_province(region)[1]}",
+            )
 
         def foundation(attempt: int) -> tuple[str, str]:
             word_zh, word_en = self.rng.choice(_SCHOOL_WORDS)
@@ -1195,11 +967,8 @@ class _Synthesizer:
             number = self.rng.randint(1, 9)
             return (
                 f"{city}市第{_ZH_NUMERALS[number]}人民医院",
-                f"{city_en()} No. {number} People's Hospital",
+                f"No. {number} People's Hospital, {_province(region)[1]}",
             )
-
-        def city_en() -> str:
-            return f"{_province(region)[1]} {region}"
 
         makers = {
             "91": company,
@@ -1305,8 +1074,8 @@ class _Synthesizer:
             return low
         return low + timedelta(days=self.rng.randrange((high - low).days + 1))
 
-    def _lognormal_cents(self, product: _Product, scale: float = 1.0) -> int:
-        yuan = product.median_yuan * scale * math.exp(self.rng.gauss(0.0, product.sigma))
+    def _lognormal_cents(self, product: _Product) -> int:
+        yuan = product.median_yuan * math.exp(self.rng.gauss(0.0, product.sigma))
         yuan = min(max(yuan, product.low_yuan), product.high_yuan)
         rounded = max(round(yuan / product.round_yuan), 1) * product.round_yuan
         return int(rounded) * 100
@@ -1328,8 +1097,9 @@ class _Synthesizer:
         term = self.rng.randint(*product.terms) if product.terms[1] else 0
         if loan_kind == "mortgage":
             term = self.rng.choice((120, 180, 240, 300, 360))
-        window_start = self.as_of_mi - _GRID_MONTHS  # one month earlier than the grid, for
-        # the stale-by-one-month rows of the corrections file
+        # One month before the grid starts: the corrections file reports some accounts a
+        # month late, and their first report then covers that month.
+        window_start = self.as_of_mi - _GRID_MONTHS
         if term:
             # A loan that ended before the grid would show 60 months of "C": PBoC reports only
             # show accounts closed within five years, so open such loans later.
@@ -1375,7 +1145,10 @@ class _Synthesizer:
         """
         rng = self.rng
         hazard = _sigmoid(self._HAZARD_A + self._HAZARD_B * risk + offset)
-        cure = _sigmoid(self._CURE_C - self._CURE_D * risk)
+        cure = [
+            _sigmoid(self._CURE_C - self._CURE_D * risk - self._CURE_DEPTH * (depth - 1))
+            for depth in range(8)
+        ]
         open_mi = account.open_mi
         revolving = account.account_type == "credit_card" or account.loan_kind == "revolving"
         utilisation = min(max(_sigmoid(-0.8 + 0.7 * risk + rng.gauss(0.0, 0.8)), 0.0), 1.0)
@@ -1391,13 +1164,14 @@ class _Synthesizer:
             if mi > open_mi:
                 if k == 0:
                     k = 1 if rng.random() < hazard else 0
-                elif rng.random() < cure:
+                elif rng.random() < cure[k]:
                     k = 0
                 else:
                     k = min(k + 1, 7)
             code = "N" if k == 0 else str(k)
-            if k >= 4 and rng.random() < self._TERMINAL_P:
-                code = self._terminal_code(account.guarantee)
+            terminal = self._terminal_code(account.guarantee) if k >= 4 else None
+            if terminal is not None:
+                code = terminal
                 self._close(account, mi, code)
                 k = 0
             elif k == 0 and planned_close is not None and mi >= planned_close:
@@ -1416,14 +1190,17 @@ class _Synthesizer:
             account.overdue.append(k)
             account.utilisation.append(utilisation if account.close_mi is None else 0.0)
 
-    def _terminal_code(self, guarantee: str) -> str:
+    def _terminal_code(self, guarantee: str) -> str | None:
+        """This month's end of a seriously overdue account (D, Z or G), or ``None``."""
+        if guarantee in ("unsecured", "other"):
+            return "G" if self.rng.random() < self._TERMINAL_P_UNSECURED else None
+        if self.rng.random() >= self._TERMINAL_P_SECURED:
+            return None
         if guarantee == "guarantee":
             return "D"
-        if guarantee in ("mortgage", "pledge"):
-            return "Z" if self.rng.random() < 0.7 else "G"
         if guarantee == "combination":
             return self.rng.choice("DZ")
-        return "G"
+        return "Z" if self.rng.random() < 0.8 else "G"
 
     def _close(self, account: _Account, mi: int, code: str) -> None:
         account.close_mi = mi
@@ -1435,8 +1212,9 @@ class _Synthesizer:
         """The account's row as reported for the month ``end_mi`` (its info date, fields)."""
         info_date = self.as_of if end_mi == self.as_of_mi else _month_end(end_mi)
         i = end_mi - account.sim_start
+        open_mi, start = account.open_mi, account.sim_start
         grid = "".join(
-            "#" if mi < account.open_mi else account.codes[mi - account.sim_start]
+            "#" if mi < open_mi else account.codes[mi - start]
             for mi in range(end_mi - _GRID_MONTHS + 1, end_mi + 1)
         )
         closed = account.close_mi is not None and account.close_mi <= end_mi
@@ -1516,7 +1294,8 @@ class _Synthesizer:
     def _report_account(self, subject: _Subject, account: _Account, outcome: _Outcome) -> None:
         bank = self.rng.choices(self.banks, self.bank_weights)[0]
         prefix = "CC" if account.account_type == "credit_card" else "LN"
-        key = f"{prefix}{account.open_date:%Y%m}{self._next_serial(bank):08d}"
+        # One serial across banks keeps keys unique platform-wide, not only per furnisher.
+        key = f"{prefix}{account.open_date:%Y%m}{self._next_serial('credit_account'):08d}"
         info_date, fields = self._account_fields(account, self.as_of_mi)
         if fields["overdue_months"]:
             outcome.currently_overdue = True
@@ -1529,8 +1308,9 @@ class _Synthesizer:
             outcome.severe = True
         initial_date, initial_fields = info_date, fields
         correction: dict[str, str | int] | None = None
+        # Drawn even without corrections, so that switching them off changes nothing else.
+        draw = self.rng.random()
         if self.corrections:
-            draw = self.rng.random()
             open_last_month = account.open_mi < self.as_of_mi and (
                 account.close_mi is None or account.close_mi >= self.as_of_mi
             )
@@ -1614,7 +1394,7 @@ class _Synthesizer:
     def _tax_grades(self, subject: _Subject, unpaid_year: int | None) -> None:
         if subject.kind == "other_organisation" and self.rng.random() < 0.5:
             return  # not every civil-affairs body or institution is a graded taxpayer
-        # Grades for year Y are published in April of Y+1 (纳税信用管理办法 Art. 23).
+        # Grades for year Y are published in April of Y+1 (纳税信用管理办法, 2014年第40号公告).
         last = (
             self.as_of.year - 1
             if self.as_of >= date(self.as_of.year, 4, 30)
@@ -1668,7 +1448,7 @@ class _Synthesizer:
         if subject.kind == "person":
             against = _sigmoid(-6.0 + 1.7 * subject.risk)
             scale = 60_000.0
-            causes = _PERSON_CAUSES
+            causes: tuple[str, ...] = _PERSON_CAUSES
         else:
             against = _sigmoid(-4.0 + 1.4 * subject.risk)
             scale = 600_000.0
@@ -1741,14 +1521,11 @@ class _Synthesizer:
         serial = self._case_serial(court_code, filed.year, "执")
         case_number = f"（{filed.year}）{court_code}执{serial}号"
         due = amount + amount * self.rng.randint(0, 15) // 100  # plus interest and costs
-        status = (
-            self.rng.choices(
-                ("open", "closed_performed", "terminated", "suspended"),
-                (35 + 15 * subject.risk, 45 - 10 * subject.risk, 15, 5),
-            )[0]
-            if abs(subject.risk) < 2.5
-            else ("open" if subject.risk > 0 else "closed_performed")
-        )
+        # Riskier debtors leave more cases open; the weights stay positive for any risk.
+        status = self.rng.choices(
+            ("open", "closed_performed", "terminated", "suspended"),
+            (max(35 + 15 * subject.risk, 5), max(45 - 10 * subject.risk, 5), 15, 5),
+        )[0]
         closed = None
         performed: int | None = None
         if status in ("closed_performed", "terminated"):
@@ -1846,8 +1623,10 @@ class _Synthesizer:
         return f"{subject.region_name}市场监督管理局"
 
     def _decision_number(self, subject: _Subject, word: str, year: int) -> str:
+        # 文号 such as 东城市监处罚〔2025〕1234号: the issuing district, the kind, year, serial.
         serial = self._case_serial(subject.region, year, word)
-        return f"{_county(subject.region_name)[:-1] or _city_short(subject.region_name)}{word}〔{year}〕{serial}号"
+        place = _county(subject.region_name)[:-1] or _city_short(subject.region_name)
+        return f"{place}{word}〔{year}〕{serial}号"
 
     def _licences(self, subject: _Subject) -> None:
         if subject.kind != "enterprise" or self.rng.random() >= 0.85:
@@ -1888,13 +1667,20 @@ class _Synthesizer:
             return
         for _ in range(self.rng.choices((1, 2), (80, 20))[0]):
             tilt = math.exp(0.5 * subject.risk)
-            severity = self.rng.choices(
-                ("minor", "general", "serious"), (45 / tilt, 42, 13 * tilt)
-            )[0]
+            # Persons (individual traders) are mostly fined for small breaches, and less.
+            serious = 13 * tilt if subject.kind != "person" else 3 * tilt
+            severity = self.rng.choices(("minor", "general", "serious"), (45 / tilt, 42, serious))[
+                0
+            ]
             penalty, low, high = self.rng.choice(_PENALTIES[severity])
             fine = None
-            if low:  # warnings, criticism, suspension … carry no fine (行政处罚法 Art. 9)
-                fine = _amount(int(math.exp(self.rng.uniform(math.log(low), math.log(high)))) * 100)
+            # Of the penalty kinds of 行政处罚法 Art. 9, only fines and confiscation carry a
+            # fine amount here; a warning never does.
+            if low:
+                yuan = math.exp(self.rng.uniform(math.log(low), math.log(high)))
+                if subject.kind == "person":
+                    yuan = max(yuan / 10, 200)
+                fine = _amount(int(yuan) * 100)
             earliest = max(subject.born, _add_years(self.as_of, -4))
             if subject.kind == "person":
                 earliest = max(earliest, _add_years(subject.born, 18))
@@ -2038,18 +1824,17 @@ class _Synthesizer:
         if subject.kind == "person":
             if subject.risk >= -0.5 or self.rng.random() >= 0.012:
                 return
-            title, level, body = self.rng.choice(_PERSON_HONOURS)
+            title, level, body, years = self.rng.choice(_PERSON_HONOURS)
             earliest = max(_add_years(subject.born, 18), _add_years(self.as_of, -5))
         else:
             if subject.risk >= -0.8 or self.rng.random() >= 0.08:
                 return
-            title, level, body = self.rng.choice(_ENTERPRISE_HONOURS)
+            title, level, body, years = self.rng.choice(_ENTERPRISE_HONOURS)
             earliest = max(subject.born, _add_years(self.as_of, -5))
         awarded = self._date_between(earliest, self.as_of)
         city = _city_short(subject.region_name)
         body = body.format(province=_province(subject.region)[0], city=city)
-        # Honours such as 守合同重信用 are awarded for two years at a time.
-        valid_until = _add_years(awarded, 2) if level != "national" else None
+        valid_until = _add_years(awarded, years) if years else None
         self._emit(
             _GOVERNMENT_CODE,
             "commendation",
@@ -2061,9 +1846,9 @@ class _Synthesizer:
                 "awarding_body": body,
                 "level": level,
                 "award_date": awarded.isoformat(),
-                "valid_until": _iso(valid_until)
-                if valid_until and valid_until <= self.as_of
-                else None,
+                "valid_until": (
+                    _iso(valid_until) if valid_until and valid_until <= self.as_of else None
+                ),
             },
         )
 
@@ -2175,17 +1960,19 @@ _VIOLATIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "serious": ("生产销售伪劣产品", "食品安全严重违法", "商业贿赂", "制售假药"),
 }
 
+# (title, level, awarding body, years the title is held or 0 for life). 守合同重信用 titles
+# are publicised for two years at a time; personal honours do not lapse.
 _ENTERPRISE_HONOURS: Final = (
-    ("守合同重信用企业", "provincial", "{province}市场监督管理局"),
-    ("诚信示范企业", "municipal", "{city}市人民政府"),
-    ("安全生产先进单位", "county", "{city}市应急管理局"),
-    ("全国质量奖", "national", "中国质量协会"),
+    ("守合同重信用企业", "provincial", "{province}市场监督管理局", 2),
+    ("诚信示范企业", "municipal", "{city}市人民政府", 3),
+    ("安全生产先进单位", "county", "{city}市应急管理局", 0),
+    ("全国质量奖", "national", "中国质量协会", 0),
 )
 _PERSON_HONOURS: Final = (
-    ("优秀志愿者", "municipal", "共青团{city}市委员会"),
-    ("见义勇为先进个人", "municipal", "{city}市人民政府"),
-    ("劳动模范", "provincial", "{province}人民政府"),
-    ("全国五一劳动奖章", "national", "中华全国总工会"),
+    ("优秀志愿者", "municipal", "共青团{city}市委员会", 0),
+    ("见义勇为先进个人", "municipal", "{city}市人民政府", 0),
+    ("劳动模范", "provincial", "{province}人民政府", 0),
+    ("全国五一劳动奖章", "national", "中华全国总工会", 0),
 )
 
 
