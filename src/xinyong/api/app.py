@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from xinyong import __version__
 from xinyong.api.problems import install_problem_handlers
+from xinyong.audit.routes import router as audit_router
 from xinyong.catalog.routes import router as catalog_router
 from xinyong.config import Settings, get_settings
 from xinyong.db import make_engine, make_session_factory
@@ -57,6 +58,7 @@ def create_app(
         subjects_router,
         records_router,
         ingestion_router,
+        audit_router,
     ):
         app.include_router(router)
     return app

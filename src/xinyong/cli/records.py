@@ -6,8 +6,11 @@ from typing import Annotated
 
 import typer
 
+from xinyong.audit.schemas import AccessAction
+from xinyong.audit.service import record_access
 from xinyong.cli.context import platform
 from xinyong.db import transaction
+from xinyong.institutions.schemas import LOCAL_OPERATOR
 from xinyong.records import service
 
 app = typer.Typer(help="Read credit records and their full history.", no_args_is_help=True)
@@ -20,5 +23,13 @@ def history(record_id: Annotated[int, typer.Argument(help="Record id.")]) -> Non
 
     p = platform()
     with transaction(p.factory) as session:
-        view = service.record_history(session, p.keys, service.get_record(session, record_id))
+        record = service.get_record(session, record_id)
+        view = service.record_history(session, p.keys, record)
+        record_access(
+            session,
+            LOCAL_OPERATOR,
+            AccessAction.RECORD_HISTORY_READ,
+            subject_id=record.subject_id,
+            record_id=record.id,
+        )
     console.print_json(view.model_dump_json())

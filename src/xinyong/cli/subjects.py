@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
+from xinyong.audit.schemas import AccessAction
+from xinyong.audit.service import record_subject_read
 from xinyong.cli.context import platform
 from xinyong.db import transaction
 from xinyong.identity import service
 from xinyong.identity.identifiers import IdentifierType
+from xinyong.institutions.schemas import LOCAL_OPERATOR
 from xinyong.records.service import subject_records
 
 app = typer.Typer(
@@ -34,6 +37,9 @@ def lookup(
             session, p.keys, service.subject_ref(p.keys, id_type, identifier)
         )
         view = service.view_subject(p.keys, subject, reveal=reveal)
+        record_subject_read(
+            session, LOCAL_OPERATOR, AccessAction.SUBJECT_LOOKUP, subject.id, revealed=reveal
+        )
     console.print_json(view.model_dump_json())
 
 
@@ -48,6 +54,9 @@ def show(
     p = platform()
     with transaction(p.factory) as session:
         view = service.view_subject(p.keys, service.get_subject(session, subject_id), reveal=reveal)
+        record_subject_read(
+            session, LOCAL_OPERATOR, AccessAction.SUBJECT_READ, subject_id, revealed=reveal
+        )
     console.print_json(view.model_dump_json())
 
 
@@ -63,6 +72,13 @@ def records(
     with transaction(p.factory) as session:
         service.get_subject(session, subject_id)
         items = subject_records(session, p.keys, subject_id, include_deleted=include_deleted)
+        record_subject_read(
+            session,
+            LOCAL_OPERATOR,
+            AccessAction.SUBJECT_RECORDS_READ,
+            subject_id,
+            details={"records": len(items), "include_deleted": include_deleted},
+        )
     console.print_json(
         json.dumps([item.model_dump(mode="json") for item in items], ensure_ascii=False)
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from xinyong.api.deps import DbSession, Keys, StaffReader
+from xinyong.audit.schemas import AccessAction
+from xinyong.audit.service import record_subject_read
 from xinyong.errors import PermissionDeniedError
 from xinyong.identity import service
 from xinyong.identity.schemas import SubjectLookup, SubjectView
@@ -36,7 +38,11 @@ def lookup_subject(
 ) -> SubjectView:
     ref = service.subject_ref(keys, body.id_type, body.identifier)
     subject = service.find_subject(session, keys, ref)
-    return service.view_subject(keys, subject, reveal=_may_reveal(principal, reveal))
+    view = service.view_subject(keys, subject, reveal=_may_reveal(principal, reveal))
+    record_subject_read(
+        session, principal, AccessAction.SUBJECT_LOOKUP, subject.id, revealed=reveal
+    )
+    return view
 
 
 @router.get("/{subject_id}", summary="One subject (identifier masked by default)")
@@ -44,7 +50,9 @@ def read_subject(
     subject_id: int, session: DbSession, keys: Keys, principal: StaffReader, reveal: bool = False
 ) -> SubjectView:
     subject = service.get_subject(session, subject_id)
-    return service.view_subject(keys, subject, reveal=_may_reveal(principal, reveal))
+    view = service.view_subject(keys, subject, reveal=_may_reveal(principal, reveal))
+    record_subject_read(session, principal, AccessAction.SUBJECT_READ, subject.id, revealed=reveal)
+    return view
 
 
 @router.get("/{subject_id}/records", summary="The current version of each record of a subject")
@@ -52,8 +60,16 @@ def read_subject_records(
     subject_id: int,
     session: DbSession,
     keys: Keys,
-    _: StaffReader,
+    principal: StaffReader,
     include_deleted: bool = False,
 ) -> list[RecordSummary]:
     service.get_subject(session, subject_id)
-    return subject_records(session, keys, subject_id, include_deleted=include_deleted)
+    records = subject_records(session, keys, subject_id, include_deleted=include_deleted)
+    record_subject_read(
+        session,
+        principal,
+        AccessAction.SUBJECT_RECORDS_READ,
+        subject_id,
+        details={"records": len(records), "include_deleted": include_deleted},
+    )
+    return records

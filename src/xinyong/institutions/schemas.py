@@ -96,10 +96,18 @@ class IssuedApiKey(ApiKeyView):
 
 
 class Principal(BaseModel):
-    """Who is calling: resolved from an API key on every request."""
+    """Who is calling: resolved from an API key on every request.
 
-    api_key_id: int
+    The command line acts as a local operator without an API key (``api_key_id`` None).
+    """
+
+    api_key_id: int | None
     role: Role
     institution_id: int | None
     institution_code: str | None
     label: str
+
+
+LOCAL_OPERATOR = Principal(
+    api_key_id=None, role=Role.OPERATOR, institution_id=None, institution_code=None, label="cli"
+)

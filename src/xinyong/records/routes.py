@@ -6,7 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from xinyong.api.deps import DbSession, Furnisher, Keys, RecordReader
-from xinyong.institutions.schemas import Role
+from xinyong.audit.schemas import AccessAction
+from xinyong.audit.service import record_access
+from xinyong.institutions.schemas import Principal, Role
 from xinyong.records import service
 from xinyong.records.schemas import RecordHistory
 
@@ -26,7 +28,9 @@ def read_record(
     # A furnisher sees its own records only; others' look like they do not exist.
     if principal.role is Role.FURNISHER and record.furnisher_id != principal.institution_id:
         raise service.RecordNotFoundError(f"record {record_id} does not exist")
-    return service.record_history(session, keys, record)
+    history = service.record_history(session, keys, record)
+    _audit(session, principal, record.subject_id, record.id)
+    return history
 
 
 @router.post("/lookup", summary="Find one of your records by its record key")
@@ -37,4 +41,16 @@ def lookup_record(
     record = service.find_record(
         session, keys, principal.institution_id, body.record_type, body.record_key
     )
-    return service.record_history(session, keys, record)
+    history = service.record_history(session, keys, record)
+    _audit(session, principal, record.subject_id, record.id)
+    return history
+
+
+def _audit(session: DbSession, principal: Principal, subject_id: int, record_id: int) -> None:
+    record_access(
+        session,
+        principal,
+        AccessAction.RECORD_HISTORY_READ,
+        subject_id=subject_id,
+        record_id=record_id,
+    )

@@ -1,0 +1,85 @@
+"""Recording and reading the access log.
+
+Every read of credit data — a subject, its records, a record's history — writes an event in
+the same transaction as the read's response, so a read that is served is a read that is
+recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xinyong.audit.models import AccessEvent
+from xinyong.audit.schemas import AccessAction, AccessEventView
+from xinyong.institutions.schemas import Principal
+
+
+def record_access(
+    session: Session,
+    principal: Principal,
+    action: AccessAction,
+    *,
+    subject_id: int | None = None,
+    record_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AccessEvent:
+    event = AccessEvent(
+        action=action.value,
+        api_key_id=principal.api_key_id,
+        role=principal.role.value,
+        institution_id=principal.institution_id,
+        subject_id=subject_id,
+        record_id=record_id,
+        details=details or {},
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_subject_read(
+    session: Session,
+    principal: Principal,
+    action: AccessAction,
+    subject_id: int,
+    *,
+    revealed: bool = False,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record a read of a subject; an unmasked identifier is an event of its own."""
+    record_access(session, principal, action, subject_id=subject_id, details=details)
+    if revealed:
+        record_access(session, principal, AccessAction.IDENTIFIER_REVEALED, subject_id=subject_id)
+
+
+def list_access_events(
+    session: Session,
+    *,
+    subject_id: int | None = None,
+    record_id: int | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[AccessEventView]:
+    """Access events, newest first, optionally about one subject or record."""
+    query = select(AccessEvent).order_by(AccessEvent.id.desc()).offset(offset).limit(limit)
+    if subject_id is not None:
+        query = query.where(AccessEvent.subject_id == subject_id)
+    if record_id is not None:
+        query = query.where(AccessEvent.record_id == record_id)
+    return [
+        AccessEventView(
+            id=event.id,
+            occurred_at=event.occurred_at,
+            action=event.action,
+            api_key_id=event.api_key_id,
+            role=event.role,
+            institution_id=event.institution_id,
+            subject_id=event.subject_id,
+            record_id=event.record_id,
+            details=dict(event.details),
+        )
+        for event in session.scalars(query)
+    ]
