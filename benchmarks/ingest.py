@@ -37,6 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from xinyong import migrate
+from xinyong.config import Settings
 from xinyong.db import make_engine, make_session_factory, transaction
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import REGIONS, make_resident_id, make_uscc
@@ -141,7 +142,7 @@ def fresh_database(backend: str, workdir: Path, admin_url: str | None) -> Iterat
         admin.dispose()
 
 
-def time_xinyong(engine: Engine, path: Path, rows: int, chunk_rows: int) -> float:
+def time_xinyong(engine: Engine, path: Path, rows: int, chunk_rows: int, workers: int) -> float:
     migrate.upgrade(engine)
     keys = KeyRing(secrets.token_bytes(32), secrets.token_bytes(32))
     factory = make_session_factory(engine)
@@ -168,6 +169,7 @@ def time_xinyong(engine: Engine, path: Path, rows: int, chunk_rows: int) -> floa
         idempotency_key="bench",
         source="benchmark",
         chunk_rows=chunk_rows,
+        workers=workers,
     )
     elapsed = time.perf_counter() - start
     if result.rows.created != rows or result.rows.rejected:
@@ -203,8 +205,12 @@ def main() -> None:
         "--backend", action="append", choices=("sqlite", "postgresql"), default=None
     )
     parser.add_argument("--chunk-rows", type=int, default=2000)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="default: XINYONG_INGEST_WORKERS's default"
+    )
     args = parser.parse_args()
     backends = args.backend or ["sqlite", "postgresql"]
+    workers = args.workers if args.workers is not None else Settings().ingest_workers
 
     with tempfile.TemporaryDirectory(prefix="xinyong-bench-") as tmp:
         workdir = Path(tmp)
@@ -218,7 +224,7 @@ def main() -> None:
         print(f"data: {args.rows:,} synthetic credit_account rows, {len(COLUMNS)} columns, "
               f"{args.rows // 4:,} persons, JSON Lines {size_mb:.1f} MB")  # fmt: skip
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-              f"{sys.version.split()[0]}; chunk {args.chunk_rows} rows")  # fmt: skip
+              f"{sys.version.split()[0]}; chunk {args.chunk_rows} rows, {workers} worker process(es)")  # fmt: skip
         print()
         header = f"{'database':<11}{'xinyong rows/s':>16}{'raw ceiling rows/s':>20}{'ratio':>8}"
         print(header)
@@ -226,7 +232,7 @@ def main() -> None:
         with postgres_server(workdir) if "postgresql" in backends else _none() as admin:
             for backend in backends:
                 with fresh_database(backend, workdir, admin) as engine:
-                    ours = time_xinyong(engine, path, args.rows, args.chunk_rows)
+                    ours = time_xinyong(engine, path, args.rows, args.chunk_rows, workers)
                 with fresh_database(backend, workdir, admin) as engine:
                     ceiling = time_raw(engine, tuples)
                 ours_rate, raw_rate = args.rows / ours, args.rows / ceiling

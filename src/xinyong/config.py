@@ -6,6 +6,7 @@ With no configuration at all the platform runs embedded: everything lives under
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -46,6 +47,13 @@ class Settings(BaseSettings):
     port: int = 8000
     ingest_chunk_rows: int = Field(
         default=2000, ge=1, le=100_000, description="Rows validated and committed together."
+    )
+    ingest_workers: int = Field(
+        default_factory=lambda: min((os.cpu_count() or 1) - 1, 4),
+        ge=0,
+        le=32,
+        description="Extra processes that validate and encrypt rows of large batches "
+        "while the main process writes (0: do everything in one process).",
     )
     max_upload_bytes: int = Field(
         default=8 * 1024**3, ge=1, description="Largest batch file the API accepts, in bytes."

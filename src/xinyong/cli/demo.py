@@ -131,10 +131,15 @@ def demo(
     for issued in keys:
         who = f" for {manifest.furnishers[0].code}" if issued.role is Role.FURNISHER else ""
         who = f" for {DEMO_LENDER.code}" if issued.role is Role.QUERIER else who
-        console.print(f"  {issued.role.value:<10}{who:<24} {issued.api_key}", highlight=False)
+        console.print(
+            f"  {issued.role.value:<10}{who:<24} {issued.api_key}", highlight=False, soft_wrap=True
+        )
     url = f"http://{p.settings.host}:{p.settings.port}"
-    console.print(f"\nAPI: {url}   docs: {url}/docs   health: {url}/health")
-    console.print(f'try: curl -H "Authorization: Bearer {keys[0].api_key}" {url}/v1/institutions')
+    console.print(f"\nAPI: {url}   docs: {url}/docs   health: {url}/health", soft_wrap=True)
+    console.print(
+        f'try: curl -H "Authorization: Bearer {keys[0].api_key}" {url}/v1/institutions',
+        soft_wrap=True,
+    )
     if serve:
         from xinyong.cli.serving import run_server
 

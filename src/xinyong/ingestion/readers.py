@@ -126,36 +126,47 @@ def read_csv_header(path: Path) -> list[str]:
     return columns
 
 
+RawRow = dict[str, object] | RowProblem | bytes
+
+
 def iter_rows(
-    path: Path, file_format: FileFormat, start_row: int = 1
-) -> Iterator[tuple[int, dict[str, object] | RowProblem]]:
-    """Yield (row number, row) from ``start_row`` on; unparsable rows as RowProblem."""
+    path: Path, file_format: FileFormat, start_row: int = 1, *, parse: bool = True
+) -> Iterator[tuple[int, RawRow]]:
+    """Yield (row number, row) from ``start_row`` on; unparsable rows as RowProblem.
+
+    With ``parse=False`` JSON Lines rows come as the line's bytes, for :func:`parse_row`
+    to decode elsewhere (in a worker process).
+    """
     if file_format is FileFormat.CSV:
         yield from _iter_csv(path, start_row)
     else:
-        yield from _iter_jsonl(path, start_row)
+        yield from _iter_jsonl(path, start_row, parse)
 
 
-def _iter_jsonl(path: Path, start_row: int) -> Iterator[tuple[int, dict[str, object] | RowProblem]]:
+def parse_row(raw: RawRow) -> dict[str, object] | RowProblem:
+    """Decode a JSON Lines row given as bytes; parsed rows pass through."""
+    if not isinstance(raw, bytes):
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        return RowProblem("invalid_json", f"the line is not valid JSON: {exc}")
+    if not isinstance(value, dict):
+        return RowProblem("not_an_object", "each line must be one JSON object")
+    return value
+
+
+def _iter_jsonl(path: Path, start_row: int, parse: bool) -> Iterator[tuple[int, RawRow]]:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if number < start_row:
                 continue
             text = line.strip()
-            if not text:
-                continue
-            try:
-                value = json.loads(text)
-            except (ValueError, UnicodeDecodeError) as exc:
-                yield number, RowProblem("invalid_json", f"the line is not valid JSON: {exc}")
-                continue
-            if not isinstance(value, dict):
-                yield number, RowProblem("not_an_object", "each line must be one JSON object")
-                continue
-            yield number, value
+            if text:
+                yield number, parse_row(text) if parse else text
 
 
-def _iter_csv(path: Path, start_row: int) -> Iterator[tuple[int, dict[str, object] | RowProblem]]:
+def _iter_csv(path: Path, start_row: int) -> Iterator[tuple[int, RawRow]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = [column.strip() for column in next(reader)]

@@ -168,6 +168,7 @@ async def submit_batch(
             filename=name,
             default_record_type=record_type,
             chunk_rows=settings.ingest_chunk_rows,
+            workers=settings.ingest_workers,
         )
     finally:
         os.unlink(path)

@@ -21,7 +21,7 @@ from xinyong.catalog.schemas import Catalog, FieldError
 from xinyong.catalog.service import ENVELOPE_KEYS, validator_for
 from xinyong.db import allocate_ids, bulk_insert
 from xinyong.errors import ConflictError, NotFoundError, XinyongError
-from xinyong.identity.crypto import KeyRing
+from xinyong.identity.crypto import Encryptor, KeyRing
 from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError
 from xinyong.identity.service import SubjectRef, resolve_subjects, subject_ref
 from xinyong.ingestion.models import BatchRejection, BatchUnchangedRow, IngestionBatch
@@ -83,8 +83,16 @@ class IngestContext:
     permitted_record_types: frozenset[str]
     received_at: datetime
     default_record_type: str | None = None
+    encrypt_content: Encryptor = field(init=False)
+    encrypt_record_key: Encryptor = field(init=False)
     _subject_cache: dict[tuple[str, str], SubjectRef | FieldError] = field(default_factory=dict)
     _forbidden_cache: dict[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Encrypting while preparing keeps the write transaction short (and lets a
+        # worker process do it).
+        self.encrypt_content = self.keys.encryptor(CONTENT_CONTEXT)
+        self.encrypt_record_key = self.keys.encryptor(RECORD_KEY_CONTEXT)
 
     @property
     def today(self) -> date:
@@ -119,11 +127,11 @@ class IngestContext:
 class PreparedRow:
     row_number: int
     record_type: str
-    record_key: str
+    record_key_ct: bytes
     key_index: bytes
     subject: SubjectRef
     delete: bool
-    fields_json: bytes
+    content_ct: bytes | None
     content_hash: bytes
     valid_from: date
     valid_to: date | None
@@ -279,11 +287,11 @@ def prepare_row(
     return PreparedRow(
         row_number=row_number,
         record_type=record_type.code,
-        record_key=record_key,
+        record_key_ct=ctx.encrypt_record_key(record_key.encode("utf-8")),
         key_index=record_key_index(ctx.keys, record_type.code, record_key),
         subject=subject,
         delete=delete,
-        fields_json=fields_json,
+        content_ct=None if delete else ctx.encrypt_content(fields_json),
         content_hash=hashlib.sha256(header + (_TOMBSTONE if delete else fields_json)).digest(),
         valid_from=valid_from,
         valid_to=valid_to,
@@ -394,9 +402,7 @@ def apply_chunk(
     prepared = [row for row in rows if isinstance(row, PreparedRow)]
     subjects = resolve_subjects(session, ctx.keys, (row.subject for row in prepared))
     states = _load_states(session, ctx.furnisher_id, (row.key_index for row in prepared))
-    encrypt_content = ctx.keys.encryptor(CONTENT_CONTEXT)
     encrypt_reason = ctx.keys.encryptor(REASON_CONTEXT)
-    encrypt_key = ctx.keys.encryptor(RECORD_KEY_CONTEXT)
 
     rejections: list[tuple[object, ...]] = []
     unchanged: list[tuple[int, _RecordState, int]] = []
@@ -464,7 +470,7 @@ def apply_chunk(
                 (
                     state.version,
                     operation,
-                    None if row.delete else encrypt_content(row.fields_json),
+                    row.content_ct,
                     row.content_hash,
                     ctx.catalog.version,
                     row.valid_from,
@@ -489,7 +495,7 @@ def apply_chunk(
                     ctx.furnisher_id,
                     row.record_type,
                     row.key_index,
-                    encrypt_key(row.record_key.encode("utf-8")),
+                    row.record_key_ct,
                     state.subject_id,
                     ctx.received_at,
                 )

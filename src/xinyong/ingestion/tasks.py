@@ -7,8 +7,16 @@ checkpoint: nothing is lost and nothing is applied twice.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from itertools import islice
+from multiprocessing import get_context
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,10 +25,11 @@ from xinyong.catalog.service import get_catalog
 from xinyong.db import refresh_statistics, transaction, utcnow
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
-from xinyong.ingestion.readers import FileFormat, RowProblem, check_file, iter_rows
+from xinyong.ingestion.readers import FileFormat, RawRow, check_file, iter_rows, parse_row
 from xinyong.ingestion.schemas import BatchResult
 from xinyong.ingestion.service import (
     BatchInProgressError,
+    IngestContext,
     PreparedRow,
     RejectedRow,
     apply_chunk,
@@ -37,11 +46,92 @@ Progress = Callable[[int], None]
 _GROWING_TABLES = (Subject, CreditRecord, RecordVersion)
 
 
-def _chunks(
-    rows: Iterator[tuple[int, dict[str, object] | RowProblem]], size: int
-) -> Iterator[list[tuple[int, dict[str, object] | RowProblem]]]:
+Chunk = list[tuple[int, RawRow]]
+Prepared = list[PreparedRow | RejectedRow]
+
+
+def _chunks(rows: Iterator[tuple[int, RawRow]], size: int) -> Iterator[Chunk]:
     while chunk := list(islice(rows, size)):
         yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerSpec:
+    """What a worker process needs to rebuild the ingestion context (all picklable)."""
+
+    encryption_key: bytes
+    blind_index_key: bytes
+    furnisher_id: int
+    permitted_record_types: frozenset[str]
+    received_at: datetime
+    default_record_type: str | None
+
+
+_worker_ctx: IngestContext | None = None
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A worker holds its own end of the task queue, so it never sees EOF when the parent
+    # is killed: without this it would wait forever as an orphan.
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _init_worker(spec: _WorkerSpec, parent: int) -> None:
+    global _worker_ctx
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    _worker_ctx = IngestContext(
+        keys=KeyRing(spec.encryption_key, spec.blind_index_key),
+        catalog=get_catalog(),
+        furnisher_id=spec.furnisher_id,
+        permitted_record_types=spec.permitted_record_types,
+        received_at=spec.received_at,
+        default_record_type=spec.default_record_type,
+    )
+
+
+def _prepare_chunk(chunk: Chunk, ctx: IngestContext | None = None) -> Prepared:
+    ctx = ctx or _worker_ctx
+    assert ctx is not None, "worker not initialised"
+    return [prepare_row(ctx, number, parse_row(raw)) for number, raw in chunk]
+
+
+def _prepared_chunks(
+    ctx: IngestContext, chunks: Iterator[Chunk], workers: int
+) -> Iterator[Prepared]:
+    """Prepare chunks in order, in ``workers`` processes when asked.
+
+    With workers, the next chunks are validated and encrypted while the caller writes the
+    current one; at most ``workers + 1`` chunks are in flight, so memory stays flat.
+    """
+    if workers <= 0:
+        for chunk in chunks:
+            yield _prepare_chunk(chunk, ctx)
+        return
+    spec = _WorkerSpec(
+        ctx.keys.encryption_key,
+        ctx.keys.blind_index_key,
+        ctx.furnisher_id,
+        ctx.permitted_record_types,
+        ctx.received_at,
+        ctx.default_record_type,
+    )
+    # spawn, not fork: the API server runs this from a thread pool, and forking a
+    # threaded process can deadlock.
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(spec, os.getpid()),
+    ) as pool:
+        pending: deque[Future[Prepared]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_prepare_chunk, chunk))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def ingest_file(
@@ -56,6 +146,7 @@ def ingest_file(
     filename: str | None = None,
     default_record_type: str | None = None,
     chunk_rows: int = 2000,
+    workers: int = 0,
     progress: Progress | None = None,
     total_rows: Callable[[int], None] | None = None,
 ) -> BatchResult:
@@ -64,6 +155,8 @@ def ingest_file(
     A file that cannot be read (not UTF-8, unusable CSV header) is refused before a batch
     exists. Re-running with the same idempotency key and the same bytes resumes an
     interrupted batch or, when it completed, returns its result with ``replayed`` set.
+    ``workers`` > 0 validates and encrypts in that many extra processes (used for files of
+    more than a few chunks).
     """
     catalog = get_catalog()
     check = check_file(path, file_format)
@@ -87,15 +180,13 @@ def ingest_file(
 
     if progress is not None and next_row > 1:
         progress(next_row - 1)
-    for number, chunk in enumerate(
-        _chunks(iter_rows(path, file_format, start_row=next_row), chunk_rows), start=1
-    ):
+    use_workers = workers if check.rows > 2 * chunk_rows else 0
+    rows = iter_rows(path, file_format, start_row=next_row, parse=use_workers == 0)
+    prepared_chunks = _prepared_chunks(ctx, _chunks(rows, chunk_rows), use_workers)
+    for chunk_number, prepared in enumerate(prepared_chunks, start=1):
         # Validation, hashing and encryption happen outside the write transaction, so the
         # database (SQLite's single writer in particular) is held only for the inserts.
-        prepared: list[PreparedRow | RejectedRow] = [
-            prepare_row(ctx, number, raw) for number, raw in chunk
-        ]
-        chunk_end = chunk[-1][0] + 1
+        chunk_end = prepared[-1].row_number + 1
         with transaction(factory) as session:
             batch = lock_batch(session, batch_id)
             if batch.status != "processing" or batch.next_row != next_row:
@@ -109,7 +200,7 @@ def ingest_file(
         if progress is not None:
             progress(chunk_end - next_row)
         next_row = chunk_end
-        if number & (number - 1) == 0:  # after chunks 1, 2, 4, 8, …: O(log n) refreshes
+        if chunk_number & (chunk_number - 1) == 0:  # after chunks 1, 2, 4, 8…: O(log n)
             with transaction(factory) as session:
                 refresh_statistics(session, _GROWING_TABLES)
 
