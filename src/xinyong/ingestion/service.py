@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from xinyong.catalog.schemas import Catalog, FieldError
 from xinyong.catalog.service import ENVELOPE_KEYS, validator_for
-from xinyong.db import allocate_ids, bulk_insert
+from xinyong.db import allocate_ids, bulk_insert, utcnow
 from xinyong.errors import ConflictError, NotFoundError, XinyongError
 from xinyong.identity.crypto import Encryptor, KeyRing
 from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError
@@ -32,6 +32,7 @@ from xinyong.ingestion.schemas import (
     BatchResult,
     RejectionView,
 )
+from xinyong.institutions.service import get_institution
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import (
     CONTENT_CONTEXT,
@@ -575,6 +576,8 @@ def list_accepted(
 def batch_result(
     session: Session, batch: IngestionBatch, *, replayed: bool = False, sample: int = 100
 ) -> BatchResult:
+    # One more than shown tells whether the sample is the whole list.
+    rejections = list_rejections(session, batch.id, limit=sample + 1) if sample else []
     counts = BatchCounts(
         created=batch.rows_created,
         corrected=batch.rows_corrected,
@@ -596,9 +599,8 @@ def batch_result(
         created_at=batch.created_at,
         completed_at=batch.completed_at,
         replayed=replayed,
-        rejections=list_rejections(session, batch.id, limit=sample),
-        rejections_truncated=batch.rows_rejected > 0
-        and len(list_rejections(session, batch.id, offset=sample, limit=1)) > 0,
+        rejections=rejections[:sample],
+        rejections_truncated=len(rejections) > sample,
     )
 
 
@@ -611,9 +613,6 @@ def make_context(
     received_at: datetime | None = None,
 ) -> IngestContext:
     """Build the context for a furnisher's submission, checking the batch's record type."""
-    from xinyong.db import utcnow
-    from xinyong.institutions.service import get_institution
-
     furnisher = get_institution(session, furnisher_id)
     if not furnisher.is_furnisher:
         raise RecordTypeNotPermittedError(f"institution {furnisher.code} is not a furnisher")
