@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +36,7 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
-def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_admin_url() -> Iterator[str]:
     """A URL of a PostgreSQL server where test databases may be created."""
     configured = os.environ.get("XINYONG_TEST_DATABASE_URL")
     if configured:
@@ -42,11 +44,16 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         return
     import pgserver
 
-    data_dir = tmp_path_factory.mktemp("pgdata")
+    # Not under pytest's basetemp: a concurrent pytest run resets that tree to mode 0700,
+    # which locks out the server (it runs as an unprivileged user when we are root).
+    data_dir = Path(tempfile.mkdtemp(prefix="xinyong-pgdata-"))
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
     host = make_url(server.get_uri()).query["host"]
-    yield f"postgresql+psycopg://postgres@/postgres?host={host}"
-    server.cleanup()
+    try:
+        yield f"postgresql+psycopg://postgres@/postgres?host={host}"
+    finally:
+        server.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _reset(engine: Engine) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from xinyong.cli.context import Platform, platform
@@ -15,6 +16,9 @@ from xinyong.ingestion.readers import FileFormat, detect_format
 from xinyong.ingestion.schemas import BatchResult
 from xinyong.ingestion.tasks import ingest_file
 from xinyong.institutions.service import get_institution_by_code
+
+# The API's Idempotency-Key header has the same limit (ingestion_batches.idempotency_key).
+MAX_IDEMPOTENCY_KEY = 200
 
 
 def file_digest(path: Path) -> str:
@@ -71,6 +75,7 @@ def run_ingest(
         filename=path.name,
         default_record_type=record_type,
         chunk_rows=p.settings.ingest_chunk_rows,
+        workers=p.settings.ingest_workers,
         progress=advance,
         total_rows=total,
     )
@@ -88,8 +93,10 @@ def print_result(result: BatchResult, limit: int = 20) -> None:
     )
     for rejection in result.rejections[:limit]:
         console.print(
-            f"  row {rejection.row_number} {rejection.field or '-'} [{rejection.code}] "
-            f"{rejection.message}",
+            escape(
+                f"  row {rejection.row_number} {rejection.field or '-'} [{rejection.code}] "
+                f"{rejection.message}"
+            ),
             highlight=False,
         )
     if rows.rejected and (result.rejections_truncated or len(result.rejections) > limit):
@@ -111,7 +118,8 @@ def ingest(
     idempotency_key: Annotated[
         str | None,
         typer.Option(
-            help="Retry key; by default the file's SHA-256, so re-running a file is a no-op."
+            help="Retry key; by default the file's SHA-256 with its format and record type, "
+            "so re-running a command is a no-op."
         ),
     ] = None,
 ) -> None:
@@ -120,11 +128,15 @@ def ingest(
 
     if not file.is_file():
         raise fail(f"{file} is not a readable file", 2)
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise fail(f"--idempotency-key must be 1 to {MAX_IDEMPOTENCY_KEY} characters", 2)
     fmt = file_format or detect_format(file.name)
     if fmt is None or fmt is FileFormat.JSON:
         raise fail("cannot tell the format from the name: pass --format jsonl or --format csv", 2)
     p = platform()
-    key = idempotency_key or f"file:{file_digest(file)}"
+    # The format and record type change how the same bytes are read: re-running a file
+    # with a corrected --record-type is a new submission, not a replay of the old one.
+    key = idempotency_key or f"file:{file_digest(file)}:{fmt.value}:{record_type or ''}"
     with progress_bar() as bar:
         result = run_ingest(
             p,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from xinyong.cli.context import platform
@@ -28,13 +30,21 @@ def list_institutions() -> None:
             table.add_row(
                 str(view.id),
                 view.code,
-                view.name,
+                escape(view.name),  # a registered name may hold `[…]`, which is not markup
                 view.kind.value,
                 view.uscc,
                 ", ".join(view.permitted_record_types) or "-",
                 ", ".join(view.permitted_purposes) or "-",
             )
     console.print(table)
+
+
+_OPTION_NAMES = {"permitted_record_types": "--record-type", "permitted_purposes": "--purpose"}
+
+
+def _option_name(location: tuple[int | str, ...]) -> str:
+    field = str(location[0]) if location else ""
+    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 @app.command("create")
@@ -56,20 +66,27 @@ def create(
     ] = None,
 ) -> None:
     """Register an institution."""
-    from xinyong.cli.main import console
+    from xinyong.cli.main import console, fail
 
+    try:
+        data = InstitutionCreate(
+            code=code,
+            name=name,
+            name_en=name_en,
+            kind=kind,
+            uscc=uscc,
+            is_furnisher=bool(record_type),
+            is_querier=bool(purpose),
+            permitted_record_types=record_type or [],
+            permitted_purposes=purpose or [],
+        )
+    except ValidationError as exc:
+        # A usage error like any other bad option: one line naming the option, no traceback.
+        problems = "; ".join(
+            f"{_option_name(error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise fail(f"invalid institution: {problems}", 2) from None
     p = platform()
-    data = InstitutionCreate(
-        code=code,
-        name=name,
-        name_en=name_en,
-        kind=kind,
-        uscc=uscc,
-        is_furnisher=bool(record_type),
-        is_querier=bool(purpose),
-        permitted_record_types=record_type or [],
-        permitted_purposes=purpose or [],
-    )
     with transaction(p.factory) as session:
         institution = service.create_institution(session, p.keys, data)
     console.print(f"registered institution {institution.id} ({institution.code})")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from xinyong.cli.context import platform
 from xinyong.errors import XinyongError
@@ -23,7 +24,7 @@ err = Console(stderr=True)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return the exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -38,6 +39,9 @@ def init() -> None:
     from xinyong.institutions.service import issue_api_key
 
     p = platform()
+    # Generate the key file on first run (or check the configured keys) before the first
+    # key is issued, so a fresh platform is complete once `init` returns.
+    _ = p.keys
     with transaction(p.factory) as session:
         has_operator = session.scalar(
             select(ApiKey.id).where(ApiKey.role == Role.OPERATOR.value, ApiKey.revoked_at.is_(None))
@@ -88,7 +92,12 @@ def main() -> None:
     try:
         app()
     except XinyongError as exc:
-        err.print(f"[red]error[/red] [{exc.code}]: {exc.detail}", highlight=False, soft_wrap=True)
+        # Escaped: `[code]` and user data in the detail would otherwise be read as markup.
+        err.print(
+            f"[red]error[/red] {escape(f'[{exc.code}]')}: {escape(exc.detail)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
 
 

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xinyong.catalog.service import get_catalog
@@ -98,8 +99,13 @@ def create_institution(session: Session, keys: KeyRing, data: InstitutionCreate)
         permitted_record_types=sorted(set(data.permitted_record_types)),
         permitted_purposes=sorted(set(data.permitted_purposes)),
     )
-    session.add(institution)
-    session.flush()
+    # The checks above give clear messages; the unique constraints settle a race.
+    try:
+        with session.begin_nested():
+            session.add(institution)
+            session.flush()
+    except IntegrityError as exc:
+        raise InstitutionExistsError("an institution with this code or USCC exists") from exc
     return institution
 
 
