@@ -56,20 +56,20 @@ __all__ = [
 
 # Keys every record carries besides its type's fields (docs/catalog.md). Ingestion validates
 # them; a catalog field must not reuse one of these names.
-ENVELOPE_KEYS: Final[frozenset[str]] = frozenset(
-    {
-        "record_type",
-        "record_key",
-        "subject_id_type",
-        "subject_identifier",
-        "subject_name",
-        "subject_name_en",
-        "valid_from",
-        "valid_to",
-        "action",
-        "reason",
-    }
+# In the order batch files list them (CSV headers, synthetic files).
+ENVELOPE_FIELDS: Final[tuple[str, ...]] = (
+    "record_type",
+    "record_key",
+    "subject_id_type",
+    "subject_identifier",
+    "subject_name",
+    "subject_name_en",
+    "valid_from",
+    "valid_to",
+    "action",
+    "reason",
 )
+ENVELOPE_KEYS: Final[frozenset[str]] = frozenset(ENVELOPE_FIELDS)
 
 # Plausibility bounds for dates, months and years in credit records.
 MIN_YEAR: Final = 1900

@@ -31,16 +31,15 @@ import csv
 import json
 import math
 import random
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any, ClassVar, Final, Literal, cast, get_args
 
 from faker import Faker
 
+from xinyong.catalog.service import ENVELOPE_FIELDS, get_catalog
 from xinyong.errors import XinyongError
 from xinyong.identity.identifiers import (
     REGIONS,
@@ -87,19 +86,8 @@ MANIFEST_FILE: Final = "manifest.json"
 LABELS_FILE: Final = "labels.csv"
 LABEL_COLUMNS: Final = ("subject_id_type", "subject_identifier", "default_12m", "observation_date")
 
-# The keys every record row carries besides its type's fields (docs/catalog.md).
-ENVELOPE_KEYS: Final = (
-    "record_type",
-    "record_key",
-    "subject_id_type",
-    "subject_identifier",
-    "subject_name",
-    "subject_name_en",
-    "valid_from",
-    "valid_to",
-    "action",
-    "reason",
-)
+# The keys every record row carries besides its type's fields, in file order.
+ENVELOPE_KEYS: Final = ENVELOPE_FIELDS
 
 _GRID_MONTHS: Final = 60  # PBoC second-generation report grid length (RULES.md 28)
 
@@ -270,20 +258,10 @@ class _CatalogLayout:
 
 
 def _load_catalog_layout() -> _CatalogLayout:
-    # Read the TOML directly rather than through the catalog service: the generator only needs
-    # names and order, and must keep working while that service evolves.
-    text = (
-        resources.files("xinyong.catalog")
-        .joinpath("data", "catalog.toml")
-        .read_text(encoding="utf-8")
-    )
-    data = tomllib.loads(text)
-    fields = {
-        str(rt["code"]): tuple(str(f["name"]) for f in rt.get("fields", ()))
-        for rt in data["record_types"]
-    }
+    catalog = get_catalog()
+    fields = {code: rt.field_names for code, rt in catalog.record_types.items()}
     return _CatalogLayout(
-        version=str(data["catalog"]["version"]),
+        version=catalog.version,
         fields=fields,
         field_sets={code: frozenset(names) for code, names in fields.items()},
     )
