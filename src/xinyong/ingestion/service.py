@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from xinyong.catalog.schemas import Catalog, FieldError
@@ -633,6 +634,38 @@ def make_context(
     )
 
 
+def _batch_for_key(
+    session: Session,
+    furnisher_id: int,
+    idempotency_key: str,
+    content_sha256: str,
+    file_format: str,
+    default_record_type: str | None,
+) -> IngestionBatch | None:
+    """The batch already opened under this key, if it is the same submission."""
+    existing = session.scalar(
+        select(IngestionBatch).where(
+            IngestionBatch.furnisher_id == furnisher_id,
+            IngestionBatch.idempotency_key == idempotency_key,
+        )
+    )
+    if existing is None:
+        return None
+    if existing.content_sha256 != content_sha256:
+        raise IdempotencyConflictError(
+            "this idempotency key was used for a batch with different content",
+            batch_id=existing.id,
+        )
+    if (existing.file_format, existing.default_record_type) != (file_format, default_record_type):
+        raise IdempotencyConflictError(
+            "this idempotency key was used for the same content read as "
+            f"{existing.file_format} with record type "
+            f"{existing.default_record_type or 'given per row'}",
+            batch_id=existing.id,
+        )
+    return existing
+
+
 def open_batch(
     session: Session,
     *,
@@ -646,20 +679,13 @@ def open_batch(
 ) -> tuple[IngestionBatch, bool]:
     """Find the batch for this idempotency key or create it; True when it already existed.
 
-    The same key with different content is refused: a retry must resend the same bytes.
+    The same key with different content is refused: a retry must resend the same bytes,
+    read the same way (format and record type), or it would resume a batch under rules
+    other than those its first rows were applied with.
     """
-    existing = session.scalar(
-        select(IngestionBatch).where(
-            IngestionBatch.furnisher_id == furnisher_id,
-            IngestionBatch.idempotency_key == idempotency_key,
-        )
-    )
+    lookup = (furnisher_id, idempotency_key, content_sha256, file_format, default_record_type)
+    existing = _batch_for_key(session, *lookup)
     if existing is not None:
-        if existing.content_sha256 != content_sha256:
-            raise IdempotencyConflictError(
-                "this idempotency key was used for a batch with different content",
-                batch_id=existing.id,
-            )
         return existing, True
     batch = IngestionBatch(
         furnisher_id=furnisher_id,
@@ -670,8 +696,16 @@ def open_batch(
         filename=filename,
         default_record_type=default_record_type,
     )
-    session.add(batch)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(batch)
+    except IntegrityError:
+        # A concurrent retry created the batch between the look-up and the insert
+        # (PostgreSQL; SQLite serialises writers): continue with that one.
+        existing = _batch_for_key(session, *lookup)
+        if existing is None:
+            raise
+        return existing, True
     return batch, False
 
 
