@@ -149,12 +149,21 @@ def bulk_insert(
         and (processor := table.c[name].type._cached_bind_processor(dialect)) is not None
     ]
     if processors:
+        # A chunk repeats the same timestamps and dates many times: convert each once.
+        memo: dict[tuple[int, Any], Any] = {}
         converted = []
         for row in rows:
             values = list(row)
             for index, processor in processors:
-                if values[index] is not None:
-                    values[index] = processor(values[index])
+                value = values[index]
+                if isinstance(value, dict | list):  # JSON: unhashable, convert each time
+                    values[index] = processor(value)
+                elif value is not None:
+                    key = (index, value)
+                    stored = memo.get(key)
+                    if stored is None:
+                        stored = memo[key] = processor(value)
+                    values[index] = stored
             converted.append(values)
         rows = converted
     driver = connection.connection.driver_connection
