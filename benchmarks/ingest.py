@@ -224,7 +224,8 @@ def main() -> None:
         print(f"data: {args.rows:,} synthetic credit_account rows, {len(COLUMNS)} columns, "
               f"{args.rows // 4:,} persons, JSON Lines {size_mb:.1f} MB")  # fmt: skip
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-              f"{sys.version.split()[0]}; chunk {args.chunk_rows} rows, {workers} worker process(es)")  # fmt: skip
+              f"{sys.version.split()[0]}; chunk {args.chunk_rows} rows, "
+              f"{workers} worker process(es)")  # fmt: skip
         print()
         header = f"{'database':<11}{'xinyong rows/s':>16}{'raw ceiling rows/s':>20}{'ratio':>8}"
         print(header)

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -119,6 +121,17 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# Values per IN list: PostgreSQL takes at most 65,535 bind parameters in one statement,
+# and a chunk may hold up to 100,000 rows.
+IN_LIST_LIMIT = 10_000
+
+
+def in_batches(values: Sequence[T], size: int = IN_LIST_LIMIT) -> Iterator[Sequence[T]]:
+    """Slices of ``values`` small enough for one ``IN (…)`` list."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _table(model: type[Base]) -> Table:

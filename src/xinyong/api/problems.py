@@ -84,7 +84,8 @@ def install_problem_handlers(app: FastAPI) -> None:
                 "type": PROBLEM_TYPE_PREFIX + "internal_error",
                 "title": "Internal server error",
                 "status": 500,
-                "detail": "the request failed unexpectedly; nothing was changed",
+                "detail": "the request failed unexpectedly; a submission retried with the "
+                "same Idempotency-Key resumes where it stopped",
                 "code": "internal_error",
                 "instance": request.url.path,
             }

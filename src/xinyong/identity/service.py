@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xinyong.db import allocate_ids, bulk_insert, utcnow
+from xinyong.db import allocate_ids, bulk_insert, in_batches, utcnow
 from xinyong.errors import NotFoundError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
@@ -91,14 +91,14 @@ def resolve_subjects(
         wanted.setdefault(ref.index, ref)
     if not wanted:
         return {}
-    found: dict[bytes, tuple[int, str]] = {
-        row.identifier_index: (row.id, row.kind)
-        for row in session.execute(
+    found: dict[bytes, tuple[int, str]] = {}
+    for indexes in in_batches(list(wanted)):
+        existing = session.execute(
             select(Subject.id, Subject.kind, Subject.identifier_index).where(
-                Subject.identifier_index.in_(list(wanted))
+                Subject.identifier_index.in_(indexes)
             )
         )
-    }
+        found.update({row.identifier_index: (row.id, row.kind) for row in existing})
     missing = [ref for index, ref in wanted.items() if index not in found]
     if missing:
         enc_id = keys.encryptor(IDENTIFIER_CONTEXT)

@@ -63,5 +63,5 @@ class BatchUnchangedRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("ingestion_batches.id"))
     row_number: Mapped[int]
-    record_id: Mapped[int] = mapped_column(ForeignKey("credit_records.id"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("credit_records.id"), index=True)
     version: Mapped[int]

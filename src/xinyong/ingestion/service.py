@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from xinyong.catalog.schemas import Catalog, FieldError
 from xinyong.catalog.service import ENVELOPE_KEYS, validator_for
-from xinyong.db import allocate_ids, bulk_insert, utcnow
+from xinyong.db import allocate_ids, bulk_insert, in_batches, utcnow
 from xinyong.errors import ConflictError, NotFoundError, XinyongError
 from xinyong.identity.crypto import Encryptor, KeyRing
 from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError
@@ -324,8 +324,15 @@ def _load_states(
     session: Session, furnisher_id: int, key_indexes: Iterable[bytes]
 ) -> dict[bytes, _RecordState]:
     keys = list(set(key_indexes))
-    if not keys:
-        return {}
+    states: dict[bytes, _RecordState] = {}
+    for some in in_batches(keys):
+        states.update(_load_some_states(session, furnisher_id, some))
+    return states
+
+
+def _load_some_states(
+    session: Session, furnisher_id: int, keys: Sequence[bytes]
+) -> dict[bytes, _RecordState]:
     latest = (
         select(RecordVersion.record_id, func.max(RecordVersion.version).label("version"))
         .join(CreditRecord, CreditRecord.id == RecordVersion.record_id)

@@ -175,6 +175,9 @@ def ingest_file(
             default_record_type=default_record_type,
         )
         batch_id, next_row, status = batch.id, batch.next_row, batch.status
+        # Every row of a batch is received when the batch is, resumed or not: defaults such
+        # as valid_from then come out the same as in an uninterrupted run.
+        ctx.received_at = batch.created_at
         if existed and status == "completed":
             return batch_result(session, batch, replayed=True)
 

@@ -1,4 +1,4 @@
-"""initial schema
+"""Initial schema: subjects, institutions, API keys, records, versions, batches, access log.
 
 Revision ID: 0001
 Revises:
@@ -132,6 +132,40 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "access_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("api_key_id", sa.Integer(), nullable=True),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("institution_id", sa.Integer(), nullable=True),
+        sa.Column("subject_id", sa.Integer(), nullable=True),
+        sa.Column("record_id", sa.Integer(), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["api_key_id"], ["api_keys.id"], name=op.f("fk_access_events_api_key_id_api_keys")
+        ),
+        sa.ForeignKeyConstraint(
+            ["institution_id"],
+            ["institutions.id"],
+            name=op.f("fk_access_events_institution_id_institutions"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["record_id"],
+            ["credit_records.id"],
+            name=op.f("fk_access_events_record_id_credit_records"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["subject_id"], ["subjects.id"], name=op.f("fk_access_events_subject_id_subjects")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_events")),
+    )
+    with op.batch_alter_table("access_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_access_events_subject", ["subject_id", "occurred_at"], unique=False
+        )
+
+    op.create_table(
         "batch_rejections",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=False),
@@ -173,6 +207,9 @@ def upgrade() -> None:
     with op.batch_alter_table("batch_unchanged_rows", schema=None) as batch_op:
         batch_op.create_index(
             "ix_batch_unchanged_rows_batch_row", ["batch_id", "row_number"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_batch_unchanged_rows_record_id"), ["record_id"], unique=False
         )
 
     op.create_table(
@@ -223,6 +260,7 @@ def downgrade() -> None:
 
     op.drop_table("record_versions")
     with op.batch_alter_table("batch_unchanged_rows", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_batch_unchanged_rows_record_id"))
         batch_op.drop_index("ix_batch_unchanged_rows_batch_row")
 
     op.drop_table("batch_unchanged_rows")
@@ -230,6 +268,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_batch_rejections_batch_row")
 
     op.drop_table("batch_rejections")
+    with op.batch_alter_table("access_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_access_events_subject")
+
+    op.drop_table("access_events")
     op.drop_table("ingestion_batches")
     with op.batch_alter_table("credit_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_credit_records_subject_id"))
