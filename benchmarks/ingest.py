@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -177,7 +178,16 @@ def time_xinyong(engine: Engine, path: Path, rows: int, chunk_rows: int, workers
     return elapsed
 
 
-def time_raw(engine: Engine, tuples: list[tuple[str, ...]]) -> float:
+def file_tuples(path: Path) -> Iterator[tuple[str, ...]]:
+    """The file's rows as text tuples: the least any loader must do to read them."""
+    with path.open("rb") as handle:
+        for line in handle:
+            row = json.loads(line)
+            yield tuple(str(row[c]) for c in COLUMNS)
+
+
+def time_raw(engine: Engine, tuples: Iterable[tuple[str, ...]]) -> float:
+    """Bulk-insert text tuples into an unindexed table; the clock includes producing them."""
     column_sql = ", ".join(f"{c} TEXT" for c in COLUMNS)
     with engine.begin() as connection:
         connection.exec_driver_sql(f"CREATE TABLE raw_rows ({column_sql})")
@@ -199,6 +209,8 @@ def time_raw(engine: Engine, tuples: list[tuple[str, ...]]) -> float:
 
 
 def main() -> None:
+    # pgserver's platformdirs complains about XDG_RUNTIME_DIR on headless machines.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument(
@@ -227,7 +239,11 @@ def main() -> None:
               f"{sys.version.split()[0]}; chunk {args.chunk_rows} rows, "
               f"{workers} worker process(es)")  # fmt: skip
         print()
-        header = f"{'database':<11}{'xinyong rows/s':>16}{'raw ceiling rows/s':>20}{'ratio':>8}"
+        header = (
+            f"{'database':<11}{'xinyong':>10}{'raw insert':>12}{'ratio':>7}"
+            f"{'raw file load':>15}{'ratio':>7}"
+        )
+        print(" " * 11 + "rows per second".center(len(header) - 11))
         print(header)
         print("-" * len(header))
         with postgres_server(workdir) if "postgresql" in backends else _none() as admin:
@@ -236,14 +252,26 @@ def main() -> None:
                     ours = time_xinyong(engine, path, args.rows, args.chunk_rows, workers)
                 with fresh_database(backend, workdir, admin) as engine:
                     ceiling = time_raw(engine, tuples)
+                with fresh_database(backend, workdir, admin) as engine:
+                    file_load = time_raw(engine, file_tuples(path))
                 ours_rate, raw_rate = args.rows / ours, args.rows / ceiling
+                load_rate = args.rows / file_load
                 print(
-                    f"{backend:<11}{ours_rate:>16,.0f}{raw_rate:>20,.0f}"
-                    f"{ours_rate / raw_rate:>8.0%}",
+                    f"{backend:<11}{ours_rate:>10,.0f}"
+                    f"{raw_rate:>12,.0f}{ours_rate / raw_rate:>7.0%}"
+                    f"{load_rate:>15,.0f}{ours_rate / load_rate:>7.0%}",
                     flush=True,
                 )
-        print("\nxinyong = read + validate + encrypt + hash + write subjects, records, versions;")
-        print("raw ceiling = pre-parsed text rows, one unindexed table, no validation.")
+        print(
+            "\nxinyong        the real path: read the file, validate every row against the "
+            "catalog and\n               the identifier rules, encrypt, hash, write subjects, "
+            "records and versions\n               in checkpointed chunks (the ratio target "
+            "is >= 30% of raw insert)\n"
+            "raw insert     the ceiling: the same rows, already parsed in memory, bulk-inserted "
+            "as text\n               into one unindexed table (executemany / COPY), one "
+            "transaction\n"
+            "raw file load  the same, reading and JSON-decoding the file inside the clock"
+        )
 
 
 @contextmanager
