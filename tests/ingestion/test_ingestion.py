@@ -41,7 +41,13 @@ from xinyong.config import Settings
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
 from xinyong.identity.service import find_subject, subject_ref
-from xinyong.ingestion.service import IdempotencyConflictError, list_accepted
+from xinyong.ingestion.readers import FileFormat
+from xinyong.ingestion.service import (
+    IdempotencyConflictError,
+    InvalidIdempotencyKeyError,
+    list_accepted,
+)
+from xinyong.ingestion.tasks import ingest_file
 from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import Role
 from xinyong.records.models import CreditRecord, RecordVersion
@@ -523,6 +529,31 @@ def test_idempotency_keys_are_per_furnisher(
     assert not second.replayed
     assert second.id != first.id
     assert (first.rows.created, second.rows.created) == (1, 1)
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+def test_an_idempotency_key_out_of_bounds_is_refused_before_anything_is_written(
+    tmp_path: Path,
+    db: Engine,
+    factory: sessionmaker[Session],
+    keys: KeyRing,
+    make_institution: MakeInstitution,
+    key: str,
+) -> None:
+    bank = make_institution("bank-a", record_types=["credit_account"])
+    path = jsonl_file(tmp_path / "rows.jsonl", [account_row(new_resident_id())])
+    before = table_counts(db)
+    with pytest.raises(InvalidIdempotencyKeyError):
+        ingest_file(
+            factory,
+            keys,
+            furnisher_id=bank.id,
+            path=path,
+            file_format=FileFormat.JSONL,
+            idempotency_key=key,
+            source="cli",
+        )
+    assert table_counts(db) == before
 
 
 # --- subjects -----------------------------------------------------------------------------

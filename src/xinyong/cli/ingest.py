@@ -14,11 +14,9 @@ from xinyong.cli.context import Platform, platform
 from xinyong.db import transaction
 from xinyong.ingestion.readers import FileFormat, detect_format
 from xinyong.ingestion.schemas import BatchResult
+from xinyong.ingestion.service import MAX_IDEMPOTENCY_KEY
 from xinyong.ingestion.tasks import ingest_file
 from xinyong.institutions.service import get_institution_by_code
-
-# The API's Idempotency-Key header has the same limit (ingestion_batches.idempotency_key).
-MAX_IDEMPOTENCY_KEY = 200
 
 
 def file_digest(path: Path) -> str:

@@ -30,7 +30,7 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=200,
+        max_length=service.MAX_IDEMPOTENCY_KEY,
         description="Retrying with the same key never applies a submission twice.",
     ),
 ]

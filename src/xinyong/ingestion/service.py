@@ -42,6 +42,7 @@ from xinyong.records.service import (
     record_key_index,
 )
 
+MAX_IDEMPOTENCY_KEY = 200  # ingestion_batches.idempotency_key
 MAX_RECORD_KEY = 128
 MAX_NAME = 200
 MAX_REASON = 500
@@ -67,6 +68,11 @@ class BatchNotFoundError(NotFoundError):
 class MissingIdempotencyKeyError(XinyongError):
     code = "idempotency_key_required"
     title = "Idempotency-Key header required"
+
+
+class InvalidIdempotencyKeyError(XinyongError):
+    code = "invalid_idempotency_key"
+    title = "Invalid idempotency key"
 
 
 class RecordTypeNotPermittedError(XinyongError):
@@ -690,6 +696,10 @@ def open_batch(
     read the same way (format and record type), or it would resume a batch under rules
     other than those its first rows were applied with.
     """
+    if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidIdempotencyKeyError(
+            f"an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )
     lookup = (furnisher_id, idempotency_key, content_sha256, file_format, default_record_type)
     existing = _batch_for_key(session, *lookup)
     if existing is not None:
