@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from xinyong.api.deps import DbSession, Furnisher, Keys, RecordReader, SessionFactory
+from xinyong.api.deps import AppSettings, DbSession, Furnisher, Keys, RecordReader, SessionFactory
 from xinyong.api.problems import PROBLEM_JSON
 from xinyong.catalog.service import get_catalog
 from xinyong.errors import PROBLEM_TYPE_PREFIX, XinyongError
@@ -135,6 +135,7 @@ async def submit_batch(
     request: Request,
     factory: SessionFactory,
     keys: Keys,
+    settings: AppSettings,
     principal: Furnisher,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -146,7 +147,6 @@ async def submit_batch(
         raise service.MissingIdempotencyKeyError(
             "batch uploads need an Idempotency-Key header so a retry is never applied twice"
         )
-    settings = request.app.state.settings
     path, form_filename = await _spool_body(request, settings.max_upload_bytes)
     try:
         name = filename or form_filename

@@ -15,7 +15,7 @@ from xinyong.catalog.service import get_catalog
 from xinyong.db import utcnow
 from xinyong.errors import AuthenticationError, ConflictError, NotFoundError, XinyongError
 from xinyong.identity.crypto import KeyRing
-from xinyong.identity.identifiers import mask_identifier, validate_uscc
+from xinyong.identity.identifiers import validate_uscc
 from xinyong.institutions.models import ApiKey, Institution
 from xinyong.institutions.schemas import (
     KNOWN_PURPOSES,
@@ -237,7 +237,3 @@ def authenticate(session: Session, presented: str) -> Principal:
         institution_code=institution_code,
         label=record.label,
     )
-
-
-def masked_uscc(keys: KeyRing, institution: Institution) -> str:
-    return mask_identifier(keys.decrypt_text(institution.uscc_ct, USCC_CONTEXT))
