@@ -189,6 +189,7 @@ def ingest_path(
         default_record_type=record_type,
         chunk_rows=chunk_rows,
         workers=workers,
+        worker_min_rows=0,  # small test files exercise the worker path too
     )
 
 

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="Extra processes that validate and encrypt rows of large batches "
         "while the main process writes (0: do everything in one process).",
     )
+    ingest_worker_min_rows: int = Field(
+        default=50_000,
+        ge=0,
+        description="Smallest batch that is worth starting worker processes for.",
+    )
     max_upload_bytes: int = Field(
         default=8 * 1024**3, ge=1, description="Largest batch file the API accepts, in bytes."
     )

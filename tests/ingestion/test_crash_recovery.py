@@ -386,10 +386,38 @@ def _poll(engine: Engine) -> tuple[int, str] | None:
 
 
 @pytest.mark.slow
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == pid:
+            children.add(int(stat.parent.name))
+    return children
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["one-process", "with-a-worker"])
 def test_sigkilled_cli_ingest_resumes_to_the_clean_result(
-    fresh_db_url: str, tmp_path: Path
+    fresh_db_url: str, tmp_path: Path, workers: int
 ) -> None:
-    env = cli_env(fresh_db_url, tmp_path / "data", XINYONG_INGEST_CHUNK_ROWS=str(KILL_CHUNK))
+    env = cli_env(
+        fresh_db_url,
+        tmp_path / "data",
+        XINYONG_INGEST_CHUNK_ROWS=str(KILL_CHUNK),
+        XINYONG_INGEST_WORKERS=str(workers),
+        XINYONG_INGEST_WORKER_MIN_ROWS="0",
+    )
     register_cli_furnisher(env, "bank-kill", "credit_account")
     people = [new_resident_id() for _ in range(1_000)]
     rejected_rows = set(range(777, KILL_ROWS + 1, 1_000))
@@ -411,10 +439,12 @@ def test_sigkilled_cli_ingest_resumes_to_the_clean_result(
     try:
         child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         killed_at: tuple[int, str] | None = None
+        worker_pids: set[int] = set()
         try:
             while child.poll() is None:
                 state = _poll(engine)
                 if state is not None and state[0] > 3 * KILL_CHUNK:
+                    worker_pids = _children(child.pid)
                     os.kill(child.pid, signal.SIGKILL)
                     killed_at = state
                     break
@@ -426,6 +456,13 @@ def test_sigkilled_cli_ingest_resumes_to_the_clean_result(
                 child.wait()
         assert killed_at is not None, f"the ingest ended before it could be killed: {child.stderr}"
         assert child.returncode == -signal.SIGKILL
+        # The workers (and multiprocessing's helper) notice and exit: no orphans left.
+        assert len(worker_pids) >= workers
+        for _ in range(600):
+            if not any(_alive(pid) for pid in worker_pids):
+                break
+            time.sleep(0.05)
+        assert not [pid for pid in worker_pids if _alive(pid)]
 
         with Session(engine) as session:
             batch = session.scalars(select(IngestionBatch)).one()

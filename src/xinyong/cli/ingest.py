@@ -74,6 +74,7 @@ def run_ingest(
         default_record_type=record_type,
         chunk_rows=p.settings.ingest_chunk_rows,
         workers=p.settings.ingest_workers,
+        worker_min_rows=p.settings.ingest_worker_min_rows,
         progress=advance,
         total_rows=total,
     )

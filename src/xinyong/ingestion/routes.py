@@ -169,6 +169,7 @@ async def submit_batch(
             default_record_type=record_type,
             chunk_rows=settings.ingest_chunk_rows,
             workers=settings.ingest_workers,
+            worker_min_rows=settings.ingest_worker_min_rows,
         )
     finally:
         os.unlink(path)
