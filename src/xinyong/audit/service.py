@@ -70,16 +70,6 @@ def list_access_events(
     if record_id is not None:
         query = query.where(AccessEvent.record_id == record_id)
     return [
-        AccessEventView(
-            id=event.id,
-            occurred_at=event.occurred_at,
-            action=event.action,
-            api_key_id=event.api_key_id,
-            role=event.role,
-            institution_id=event.institution_id,
-            subject_id=event.subject_id,
-            record_id=event.record_id,
-            details=dict(event.details),
-        )
+        AccessEventView.model_validate(event, from_attributes=True)
         for event in session.scalars(query)
     ]
