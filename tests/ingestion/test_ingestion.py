@@ -786,6 +786,13 @@ UPLOADS = [
         "upload.bin",
         id="multipart-format",
     ),
+    pytest.param(
+        _as_jsonl,
+        {"multipart_name": "export", "content_type": "application/x-ndjson"},
+        "jsonl",
+        "export",
+        id="multipart-part-type",
+    ),
 ]
 
 

@@ -85,8 +85,11 @@ def submit_record(
     return result
 
 
-async def _spool_body(request: Request, limit: int) -> tuple[Path, str | None]:
-    """Stream the upload to a temporary file: memory stays flat for any size."""
+async def _spool_body(request: Request, limit: int) -> tuple[Path, str | None, str | None]:
+    """Stream the upload to a temporary file: memory stays flat for any size.
+
+    Returns the file, its name and its media type (of the multipart part, if one).
+    """
     content_type = request.headers.get("content-type", "")
     handle = tempfile.NamedTemporaryFile(prefix="xinyong-upload-", delete=False)  # noqa: SIM115
     path = Path(handle.name)
@@ -99,6 +102,7 @@ async def _spool_body(request: Request, limit: int) -> tuple[Path, str | None]:
             if upload is None or isinstance(upload, str):
                 raise InvalidBatchFileError("the multipart form needs a `file` part")
             filename = upload.filename
+            content_type = upload.content_type or ""
             while block := await upload.read(1 << 20):
                 size += len(block)
                 if size > limit:
@@ -111,7 +115,7 @@ async def _spool_body(request: Request, limit: int) -> tuple[Path, str | None]:
                     raise UploadTooLargeError(f"the upload exceeds {limit} bytes")
                 handle.write(block)
         handle.close()
-        return path, filename
+        return path, filename, content_type or None
     except BaseException:
         handle.close()
         os.unlink(path)
@@ -147,10 +151,10 @@ async def submit_batch(
         raise service.MissingIdempotencyKeyError(
             "batch uploads need an Idempotency-Key header so a retry is never applied twice"
         )
-    path, form_filename = await _spool_body(request, settings.max_upload_bytes)
+    path, form_filename, media_type = await _spool_body(request, settings.max_upload_bytes)
     try:
         name = filename or form_filename
-        detected = file_format or detect_format(name, request.headers.get("content-type"))
+        detected = file_format or detect_format(name, media_type)
         if detected is None or detected is FileFormat.JSON:
             raise InvalidBatchFileError(
                 "cannot tell the file format: pass ?format=jsonl or ?format=csv, a filename "
