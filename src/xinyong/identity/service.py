@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xinyong.db import allocate_ids, bulk_insert, in_batches, utcnow
+from xinyong.db import allocate_ids, bulk_insert, bytes_in, in_batches, utcnow
 from xinyong.errors import NotFoundError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
@@ -95,8 +95,9 @@ def resolve_subjects(
     for indexes in in_batches(list(wanted)):
         existing = session.execute(
             select(Subject.id, Subject.kind, Subject.identifier_index).where(
-                Subject.identifier_index.in_(indexes)
-            )
+                bytes_in(Subject.identifier_index, "indexes")
+            ),
+            {"indexes": list(indexes)},
         )
         found.update({row.identifier_index: (row.id, row.kind) for row in existing})
     missing = [ref for index, ref in wanted.items() if index not in found]

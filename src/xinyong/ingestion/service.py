@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from xinyong.catalog.schemas import Catalog, FieldError
 from xinyong.catalog.service import ENVELOPE_KEYS, validator_for
-from xinyong.db import allocate_ids, bulk_insert, in_batches, utcnow
+from xinyong.db import allocate_ids, bulk_insert, bytes_in, in_batches, utcnow
 from xinyong.errors import ConflictError, NotFoundError, XinyongError
 from xinyong.identity.crypto import Encryptor, KeyRing
 from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError
@@ -342,7 +342,7 @@ def _load_some_states(
     latest = (
         select(RecordVersion.record_id, func.max(RecordVersion.version).label("version"))
         .join(CreditRecord, CreditRecord.id == RecordVersion.record_id)
-        .where(CreditRecord.furnisher_id == furnisher_id, CreditRecord.key_index.in_(keys))
+        .where(CreditRecord.furnisher_id == furnisher_id, bytes_in(CreditRecord.key_index, "keys"))
         .group_by(RecordVersion.record_id)
         .subquery()
     )
@@ -360,7 +360,8 @@ def _load_some_states(
         .join(
             version,
             and_(version.record_id == latest.c.record_id, version.version == latest.c.version),
-        )
+        ),
+        {"keys": list(keys)},
     )
     return {
         row.key_index: _RecordState(
