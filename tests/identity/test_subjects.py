@@ -254,15 +254,15 @@ def test_find_subject_through_the_service(
     with factory() as session:
         ref = subject_ref(keys, "resident_id", PERSON_ID)
         assert ref.index == identifier_index(keys, "resident_id", PERSON_ID)
-        subject = find_subject(session, keys, ref)
+        subject = find_subject(session, ref)
         assert subject.id == loaded.person_id
         assert PERSON_ID.encode() not in subject.identifier_ct
         assert keys.decrypt_text(subject.identifier_ct, IDENTIFIER_CONTEXT) == PERSON_ID
-        assert find_subject(session, keys, subject_ref(keys, "uscc", ENTERPRISE_ID)).kind == (
+        assert find_subject(session, subject_ref(keys, "uscc", ENTERPRISE_ID)).kind == (
             "enterprise"
         )
         with pytest.raises(SubjectNotFoundError):
-            find_subject(session, keys, subject_ref(keys, "resident_id", new_resident_id()))
+            find_subject(session, subject_ref(keys, "resident_id", new_resident_id()))
 
 
 # --- privacy at rest ----------------------------------------------------------------------------

@@ -586,8 +586,8 @@ def test_subjects_are_matched_by_identifier_across_furnishers(
     with factory() as session:
         subjects = session.scalars(select(Subject)).all()
         assert sorted(s.kind for s in subjects) == ["enterprise", "person"]
-        person_id = find_subject(session, keys, subject_ref(keys, "resident_id", person)).id
-        enterprise_id = find_subject(session, keys, subject_ref(keys, "uscc", enterprise)).id
+        person_id = find_subject(session, subject_ref(keys, "resident_id", person)).id
+        enterprise_id = find_subject(session, subject_ref(keys, "uscc", enterprise)).id
         owners = {
             (furnisher, key): find_record(session, keys, furnisher, t, key).subject_id
             for furnisher, t, key in [

@@ -169,7 +169,7 @@ def test_deletion_is_a_tombstone_and_resubmission_restores(
     assert history.versions[0].fields["balance"] == "12000.00"
 
     with factory() as session:
-        subject_id = find_subject(session, keys, subject_ref(keys, "resident_id", person)).id
+        subject_id = find_subject(session, subject_ref(keys, "resident_id", person)).id
         visible = subject_records(session, keys, subject_id)
         everything = subject_records(session, keys, subject_id, include_deleted=True)
     assert [r.record_key for r in visible] == ["ACC-2"]
@@ -316,9 +316,9 @@ def test_subject_records_show_the_current_version_of_every_furnisher(
     other_furnish(account_row(person, "B"), account_row(person, "C"))
     other_furnish(delete_row(person, "C"))
     with factory() as session:
-        subject_id = find_subject(session, keys, subject_ref(keys, "resident_id", person)).id
+        subject_id = find_subject(session, subject_ref(keys, "resident_id", person)).id
         summaries = subject_records(session, keys, subject_id)
-        enterprise_id = find_subject(session, keys, subject_ref(keys, "uscc", enterprise)).id
+        enterprise_id = find_subject(session, subject_ref(keys, "uscc", enterprise)).id
         enterprise_records = subject_records(session, keys, enterprise_id)
         by_type = count_records_by_type(session)
         versions = count_versions(session)

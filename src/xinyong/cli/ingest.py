@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Annotated
 
@@ -17,14 +16,6 @@ from xinyong.ingestion.schemas import BatchResult
 from xinyong.ingestion.service import MAX_IDEMPOTENCY_KEY
 from xinyong.ingestion.tasks import ingest_file
 from xinyong.institutions.service import get_institution_by_code
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def progress_bar() -> Progress:
@@ -44,7 +35,7 @@ def run_ingest(
     *,
     file_format: FileFormat,
     record_type: str | None,
-    idempotency_key: str,
+    idempotency_key: str | None,
     source: str,
     progress: Progress | None = None,
     label: str | None = None,
@@ -133,9 +124,6 @@ def ingest(
     if fmt is None or fmt is FileFormat.JSON:
         raise fail("cannot tell the format from the name: pass --format jsonl or --format csv", 2)
     p = platform()
-    # The format and record type change how the same bytes are read: re-running a file
-    # with a corrected --record-type is a new submission, not a replay of the old one.
-    key = idempotency_key or f"file:{file_digest(file)}:{fmt.value}:{record_type or ''}"
     with progress_bar() as bar:
         result = run_ingest(
             p,
@@ -143,7 +131,7 @@ def ingest(
             furnisher,
             file_format=fmt,
             record_type=record_type,
-            idempotency_key=key,
+            idempotency_key=idempotency_key,
             source="cli",
             progress=bar,
         )

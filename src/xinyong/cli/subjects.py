@@ -33,9 +33,7 @@ def lookup(
 
     p = platform()
     with transaction(p.factory) as session:
-        subject = service.find_subject(
-            session, p.keys, service.subject_ref(p.keys, id_type, identifier)
-        )
+        subject = service.find_subject(session, service.subject_ref(p.keys, id_type, identifier))
         view = service.view_subject(p.keys, subject, reveal=reveal)
         record_subject_read(
             session, LOCAL_OPERATOR, AccessAction.SUBJECT_LOOKUP, subject.id, revealed=reveal

@@ -37,7 +37,7 @@ def lookup_subject(
     reveal: bool = False,
 ) -> SubjectView:
     ref = service.subject_ref(keys, body.id_type, body.identifier)
-    subject = service.find_subject(session, keys, ref)
+    subject = service.find_subject(session, ref)
     view = service.view_subject(keys, subject, reveal=_may_reveal(principal, reveal))
     record_subject_read(
         session, principal, AccessAction.SUBJECT_LOOKUP, subject.id, revealed=reveal

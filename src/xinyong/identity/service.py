@@ -126,7 +126,7 @@ def resolve_subjects(
     return found
 
 
-def find_subject(session: Session, keys: KeyRing, ref: SubjectRef) -> Subject:
+def find_subject(session: Session, ref: SubjectRef) -> Subject:
     subject = session.scalar(select(Subject).where(Subject.identifier_index == ref.index))
     if subject is None:
         raise SubjectNotFoundError("no subject with this identifier")

@@ -625,7 +625,6 @@ def make_context(
     catalog: Catalog,
     furnisher_id: int,
     default_record_type: str | None = None,
-    received_at: datetime | None = None,
 ) -> IngestContext:
     """Build the context for a furnisher's submission, checking the batch's record type."""
     furnisher = get_institution(session, furnisher_id)
@@ -643,7 +642,7 @@ def make_context(
         catalog=catalog,
         furnisher_id=furnisher_id,
         permitted_record_types=permitted,
-        received_at=received_at or utcnow(),
+        received_at=utcnow(),
         default_record_type=default_record_type,
     )
 

@@ -144,7 +144,7 @@ def ingest_file(
     furnisher_id: int,
     path: Path,
     file_format: FileFormat,
-    idempotency_key: str,
+    idempotency_key: str | None,
     source: str,
     filename: str | None = None,
     default_record_type: str | None = None,
@@ -159,6 +159,8 @@ def ingest_file(
     A file that cannot be read (not UTF-8, unusable CSV header) is refused before a batch
     exists. Re-running with the same idempotency key and the same bytes resumes an
     interrupted batch or, when it completed, returns its result with ``replayed`` set.
+    Without a key, the file's SHA-256, format and record type make one: running the same
+    file the same way again is then a replay.
     ``workers`` > 0 validates and encrypts in that many extra processes (for files of at
     least ``worker_min_rows`` rows).
     """
@@ -166,6 +168,10 @@ def ingest_file(
     check = check_file(path, file_format)
     if total_rows is not None:
         total_rows(check.rows)
+    if idempotency_key is None:
+        # Format and record type change how the same bytes are read: re-running a file with
+        # a corrected record type is a new submission, not a replay of the old one.
+        idempotency_key = f"file:{check.sha256}:{file_format.value}:{default_record_type or ''}"
     with transaction(factory) as session:
         ctx = make_context(session, keys, catalog, furnisher_id, default_record_type)
         batch, existed = open_batch(
