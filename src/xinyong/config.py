@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=8 * 1024**3, ge=1, description="Largest batch file the API accepts, in bytes."
     )
+    profile: str = Field(
+        default="cn",
+        description="Jurisdiction profile in force (cn, us): purposes, consent, retention, "
+        "free reports. See docs/reports.md.",
+    )
+    report_font_file: Path | None = Field(
+        default=None,
+        description="CJK font for PDF reports; default Noto Sans CJK SC from the mplfonts "
+        "package that setup installs.",
+    )
+    subject_session_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="How long a subject's portal login lasts."
+    )
     log_level: str = "INFO"
 
     @property

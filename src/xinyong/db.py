@@ -69,6 +69,28 @@ class Base(DeclarativeBase):
     }
 
 
+class AppendOnly:
+    """Marks a model whose rows are written once and never changed or deleted.
+
+    Query records, audit entries and the access log are evidence: the application refuses
+    to flush an update or a delete of such a row (see :func:`_refuse_changes`).
+    """
+
+
+class ImmutableRowError(RuntimeError):
+    """An attempt to change or delete an append-only row: a programming error."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_changes(session: Session, _context: Any, _instances: Any) -> None:
+    for instance in session.deleted:
+        if isinstance(instance, AppendOnly):
+            raise ImmutableRowError(f"{type(instance).__name__} rows cannot be deleted")
+    for instance in session.dirty:
+        if isinstance(instance, AppendOnly) and session.is_modified(instance):
+            raise ImmutableRowError(f"{type(instance).__name__} rows cannot be changed")
+
+
 class RawBytes(TypeDecorator[bytes]):
     """Bytes as both drivers take them: no per-value wrapping in hot-path IN lists."""
 

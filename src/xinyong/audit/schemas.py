@@ -15,6 +15,20 @@ class AccessAction(StrEnum):
     SUBJECT_RECORDS_READ = "subject.records.read"
     RECORD_HISTORY_READ = "record.history.read"
     IDENTIFIER_REVEALED = "subject.identifier.revealed"
+    REPORT_READ = "report.read"
+
+
+class StaffAction(StrEnum):
+    """What platform staff (operators, the local CLI operator) did: the audit trail."""
+
+    INSTITUTION_CREATE = "institution.create"
+    API_KEY_ISSUE = "api_key.issue"
+    API_KEY_REVOKE = "api_key.revoke"
+    SUBJECT_ACCOUNT_ENROL = "subject_account.enrol"
+    SUBJECT_ACCOUNT_DISABLE = "subject_account.disable"
+    CONSENT_REVOKE = "consent.revoke"
+    REPORT_ISSUE = "report.issue"
+    IDENTIFIER_REVEAL = "subject.identifier.reveal"
 
 
 class AccessEventView(BaseModel):
@@ -26,4 +40,17 @@ class AccessEventView(BaseModel):
     institution_id: int | None
     subject_id: int | None
     record_id: int | None
+    details: dict[str, Any]
+
+
+class AuditEntryView(BaseModel):
+    id: int
+    occurred_at: datetime
+    action: str
+    role: str
+    api_key_id: int | None
+    actor: str
+    target_type: str
+    target_id: str
+    reason: str | None
     details: dict[str, Any]

@@ -1,8 +1,9 @@
-"""Recording and reading the access log.
+"""Recording and reading the access log and the audit trail.
 
 Every read of credit data — a subject, its records, a record's history — writes an event in
 the same transaction as the read's response, so a read that is served is a read that is
-recorded.
+recorded. Every staff action writes an audit entry (who, what, when, why) the same way.
+Neither can be changed or deleted through the application (:class:`~xinyong.db.AppendOnly`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xinyong.audit.models import AccessEvent
-from xinyong.audit.schemas import AccessAction, AccessEventView
+from xinyong.audit.models import AccessEvent, AuditEntry
+from xinyong.audit.schemas import AccessAction, AccessEventView, AuditEntryView, StaffAction
 from xinyong.institutions.schemas import Principal
 
 
@@ -72,4 +73,53 @@ def list_access_events(
     return [
         AccessEventView.model_validate(event, from_attributes=True)
         for event in session.scalars(query)
+    ]
+
+
+def record_staff_action(
+    session: Session,
+    principal: Principal,
+    action: StaffAction,
+    *,
+    target_type: str,
+    target_id: str | int,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Write the audit entry of one staff action, in the caller's transaction."""
+    entry = AuditEntry(
+        action=action.value,
+        role=principal.role.value,
+        api_key_id=principal.api_key_id,
+        actor=principal.label,
+        target_type=target_type,
+        target_id=str(target_id),
+        reason=reason,
+        details=details or {},
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def list_audit_entries(
+    session: Session,
+    *,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[AuditEntryView]:
+    """Audit entries, newest first, optionally filtered."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).offset(offset).limit(limit)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if target_type is not None:
+        query = query.where(AuditEntry.target_type == target_type)
+    if target_id is not None:
+        query = query.where(AuditEntry.target_id == target_id)
+    return [
+        AuditEntryView.model_validate(entry, from_attributes=True)
+        for entry in session.scalars(query)
     ]

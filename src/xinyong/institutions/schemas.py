@@ -9,12 +9,13 @@ from pydantic import BaseModel, Field
 
 
 class Role(StrEnum):
-    """What an API key may do. Subject and public roles come with the portal."""
+    """What a caller may do: API-key roles, and ``subject`` for a data subject's login."""
 
     OPERATOR = "operator"
     FURNISHER = "furnisher"
     QUERIER = "querier"
     AUDITOR = "auditor"
+    SUBJECT = "subject"
 
 
 class InstitutionKind(StrEnum):
@@ -96,9 +97,10 @@ class IssuedApiKey(ApiKeyView):
 
 
 class Principal(BaseModel):
-    """Who is calling: resolved from an API key on every request.
+    """Who is calling: resolved from an API key or a subject's login on every request.
 
-    The command line acts as a local operator without an API key (``api_key_id`` None).
+    The command line acts as a local operator without an API key (``api_key_id`` None). A
+    data subject signed in to the portal has role ``subject`` and its ``subject_id``.
     """
 
     api_key_id: int | None
@@ -106,6 +108,8 @@ class Principal(BaseModel):
     institution_id: int | None
     institution_code: str | None
     label: str
+    subject_id: int | None = None
+    subject_account_id: int | None = None
 
 
 LOCAL_OPERATOR = Principal(

@@ -154,6 +154,8 @@ def issue_api_key(
     session: Session, role: Role, institution: Institution | None, label: str = ""
 ) -> IssuedApiKey:
     """Create an API key and return it once; only its hash is kept."""
+    if role is Role.SUBJECT:
+        raise InvalidPermissionError("data subjects sign in with a subject account, not an API key")
     if role in (Role.OPERATOR, Role.AUDITOR):
         if institution is not None:
             raise InvalidPermissionError(

@@ -1,0 +1,1 @@
+"""Credit files and reports, jurisdiction profiles, consent, purposes and query records."""

@@ -1,0 +1,190 @@
+"""Jurisdiction profiles: the legal rules a report is made under, as data.
+
+A profile (``data/profiles/<code>.toml``) says which purposes exist and who may use them,
+when a query needs the subject's consent, how long items stay in a report and how many
+free reports a subject gets. The platform runs under one profile (``XINYONG_PROFILE``);
+every report names the profile and version it was made under.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from xinyong.catalog.service import get_catalog
+from xinyong.errors import ConfigurationError, NotFoundError
+from xinyong.institutions.schemas import KNOWN_PURPOSES, Role
+
+
+class ProfileDefinitionError(ConfigurationError):
+    code = "profile_definition_error"
+    title = "Jurisdiction profile definition error"
+
+
+class UnknownProfileError(NotFoundError):
+    code = "unknown_profile"
+    title = "Unknown jurisdiction profile"
+
+
+class ConsentRule(StrEnum):
+    REQUIRED = "required"
+    NOT_REQUIRED = "not_required"
+
+
+class EvidenceKind(StrEnum):
+    """How a consent is evidenced."""
+
+    DOCUMENT_HASH = "document_hash"  # SHA-256 of the signed authorisation document
+    SIGNED_STATEMENT = "signed_statement"  # the text the subject signed (kept encrypted)
+    SUBJECT_PORTAL = "subject_portal"  # granted by the subject itself while signed in
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PurposeRule(_Strict):
+    code: str
+    name_en: str
+    name_zh: str
+    roles: tuple[Role, ...] = Field(min_length=1)
+    consent: ConsentRule
+    # "existing_customer": no consent needed when the institution itself furnishes a
+    # current credit account of the subject.
+    exemption: Literal["existing_customer"] | None = None
+    requires_reference: bool = False
+    evidence_kinds: tuple[EvidenceKind, ...] = tuple(EvidenceKind)
+    legal_basis: str
+
+    def name(self, lang: str) -> str:
+        return self.name_zh if lang == "zh-CN" else self.name_en
+
+
+class RetentionRule(_Strict):
+    # None: kept while valid (public records).
+    years: int | None = Field(default=None, ge=1, le=100)
+    source: str
+
+
+class ReportRules(_Strict):
+    free_reports_per_year: int = Field(ge=0)
+    free_reports_period: Literal["calendar_year", "rolling_12_months"]
+    free_reports_source: str
+    consent_max_days: int = Field(ge=1)
+    public_enterprise_record_types: tuple[str, ...]
+
+
+class ProfileHeader(_Strict):
+    code: str = Field(pattern=r"^[a-z]{2,8}$")
+    version: str
+    effective_from: date
+    name_en: str
+    name_zh: str
+    timezone: str
+    legal_basis: str
+
+
+class JurisdictionProfile(_Strict):
+    profile: ProfileHeader
+    reports: ReportRules
+    retention: dict[str, RetentionRule]
+    purposes: tuple[PurposeRule, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> JurisdictionProfile:
+        codes = [purpose.code for purpose in self.purposes]
+        if len(set(codes)) != len(codes):
+            raise ValueError("purpose codes must be unique")
+        unknown = sorted(set(codes) - set(KNOWN_PURPOSES))
+        if unknown:
+            raise ValueError(f"unknown purposes {unknown}; known: {list(KNOWN_PURPOSES)}")
+        catalog = get_catalog()
+        missing = sorted(set(catalog.retention_rules) - set(self.retention))
+        if missing:
+            raise ValueError(f"no retention period for catalog rules {missing}")
+        extra = sorted(set(self.retention) - set(catalog.retention_rules))
+        if extra:
+            raise ValueError(f"retention rules {extra} are not in the catalog")
+        types = set(catalog.record_types)
+        stray = sorted(set(self.reports.public_enterprise_record_types) - types)
+        if stray:
+            raise ValueError(f"public_enterprise_record_types names unknown types {stray}")
+        try:
+            ZoneInfo(self.profile.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {self.profile.timezone!r}") from exc
+        return self
+
+    @property
+    def code(self) -> str:
+        return self.profile.code
+
+    @property
+    def version(self) -> str:
+        return self.profile.version
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.profile.timezone)
+
+    def purpose(self, code: str) -> PurposeRule | None:
+        for purpose in self.purposes:
+            if purpose.code == code:
+                return purpose
+        return None
+
+    def end_of_day(self, day: date) -> datetime:
+        """The first instant after ``day`` in the profile's timezone, in UTC (exclusive)."""
+        return datetime.combine(day + timedelta(days=1), time(), self.zone).astimezone(UTC)
+
+    def today(self, now: datetime | None = None) -> date:
+        return (now or datetime.now(UTC)).astimezone(self.zone).date()
+
+
+def _parse(content: bytes, source: str) -> JurisdictionProfile:
+    try:
+        data = tomllib.loads(content.decode("utf-8"))
+        return JurisdictionProfile.model_validate(data)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ProfileDefinitionError(f"{source}: {exc}") from exc
+
+
+def profile_codes() -> list[str]:
+    """The codes of the packaged profiles."""
+    folder = files("xinyong.reports") / "data" / "profiles"
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".toml")
+    )
+
+
+@cache
+def get_profile(code: str) -> JurisdictionProfile:
+    """A packaged profile by code, loaded once per process."""
+    if code not in profile_codes():
+        raise UnknownProfileError(
+            f"no jurisdiction profile {code!r}; available: {', '.join(profile_codes())}"
+        )
+    entry = files("xinyong.reports") / "data" / "profiles" / f"{code}.toml"
+    profile = _parse(entry.read_bytes(), f"profile {code}")
+    if profile.code != code:
+        raise ProfileDefinitionError(f"profile file {code}.toml declares code {profile.code!r}")
+    return profile
+
+
+def load_profile(path: Path) -> JurisdictionProfile:
+    """A profile from a file (for checking a new or changed profile before deploying it)."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ProfileDefinitionError(f"cannot read {path}: {exc.strerror}") from exc
+    return _parse(content, str(path))

@@ -1,0 +1,1 @@
+"""Data subjects' rights over their credit file: statements attached to items."""
