@@ -40,8 +40,18 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     return body
 
 
-def v1_endpoints(client: TestClient) -> list[tuple[str, str, APIRoute]]:
-    """Every (method, concrete path, route) of the app under /v1, path parameters filled in."""
+# Deliberately reachable without credentials: how a data subject without a session gets one
+# (docs/subject-accounts.md). Every other /v1 route needs an API key or a portal session.
+PUBLIC_V1_ROUTES = frozenset({("POST", "/v1/portal/enrolment"), ("POST", "/v1/portal/sessions")})
+
+
+def v1_endpoints(
+    client: TestClient, *, include_public: bool = False
+) -> list[tuple[str, str, APIRoute]]:
+    """Every (method, concrete path, route) of the app under /v1, path parameters filled in.
+
+    The deliberately public routes are left out unless ``include_public``.
+    """
     endpoints = []
     for context in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
         route = context.original_route
@@ -50,7 +60,8 @@ def v1_endpoints(client: TestClient) -> list[tuple[str, str, APIRoute]]:
             continue
         concrete = re.sub(r"\{[^}]+\}", "1", path)
         for method in sorted(context.methods or ()):
-            endpoints.append((method, concrete, route))
+            if include_public or (method, concrete) not in PUBLIC_V1_ROUTES:
+                endpoints.append((method, concrete, route))
     return endpoints
 
 
@@ -126,6 +137,18 @@ def test_every_v1_route_depends_on_authentication(client: TestClient) -> None:
         if not _depends_on(route.dependant, get_principal)
     ]
     assert unguarded == []
+
+
+def test_only_the_listed_v1_routes_are_public(client: TestClient) -> None:
+    public = {
+        (method, path)
+        for method, path, route in v1_endpoints(client, include_public=True)
+        if not _depends_on(route.dependant, get_principal)
+    }
+    assert public == PUBLIC_V1_ROUTES
+    for method, path in sorted(PUBLIC_V1_ROUTES):
+        # Reached without a key: an empty body fails validation, not authentication.
+        assert_problem(call(client, method, path), 422, "validation_error")
 
 
 def test_no_v1_route_is_reachable_without_a_key(client: TestClient) -> None:

@@ -9,13 +9,17 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from xinyong.accounts.service import SUBJECT_TOKEN_PREFIX, authenticate_subject
 from xinyong.config import Settings
 from xinyong.errors import AuthenticationError, PermissionDeniedError
 from xinyong.identity.crypto import KeyRing
 from xinyong.institutions.schemas import Principal, Role
 from xinyong.institutions.service import authenticate
 
-_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer xy_…`")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="`Authorization: Bearer xy_…` (API key) or `Bearer xs_…` (portal session)",
+)
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
@@ -64,7 +68,10 @@ def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
-    """Authenticate the caller by API key (Bearer token or X-API-Key header)."""
+    """Authenticate the caller by API key (Bearer token or X-API-Key header).
+
+    A token starting ``xs_`` is a data subject's portal session instead of an API key.
+    """
     presented = bearer.credentials if bearer is not None else header_key
     if not presented:
         raise AuthenticationError(
@@ -73,7 +80,10 @@ def get_principal(
     # A short session of its own: authentication must not share the handler's transaction.
     factory: sessionmaker[Session] = request.app.state.session_factory
     with factory() as session:
-        principal = authenticate(session, presented)
+        if presented.startswith(SUBJECT_TOKEN_PREFIX):
+            principal: Principal = authenticate_subject(session, presented)
+        else:
+            principal = authenticate(session, presented)
     request.state.principal = principal
     return principal
 
@@ -105,3 +115,6 @@ RecordReader = Annotated[
     Principal, Depends(require_roles(Role.OPERATOR, Role.AUDITOR, Role.FURNISHER))
 ]
 AnyPrincipal = CurrentPrincipal
+# A data subject signed in to the portal; ``principal.subject_id`` is the only subject whose
+# data such a route may return.
+Subject = Annotated[Principal, Depends(require_roles(Role.SUBJECT))]
