@@ -12,7 +12,7 @@ from rich.table import Table
 from xinyong.cli.context import platform
 from xinyong.db import transaction
 from xinyong.institutions import service
-from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, Role
+from xinyong.institutions.schemas import LOCAL_OPERATOR, InstitutionCreate, InstitutionKind, Role
 
 app = typer.Typer(help="Register institutions and manage their API keys.", no_args_is_help=True)
 
@@ -88,7 +88,7 @@ def create(
         raise fail(f"invalid institution: {problems}", 2) from None
     p = platform()
     with transaction(p.factory) as session:
-        institution = service.create_institution(session, p.keys, data)
+        institution = service.create_institution(session, p.keys, data, actor=LOCAL_OPERATOR)
     console.print(f"registered institution {institution.id} ({institution.code})")
 
 
@@ -106,7 +106,7 @@ def issue_key(
     p = platform()
     with transaction(p.factory) as session:
         owner = service.get_institution_by_code(session, institution) if institution else None
-        issued = service.issue_api_key(session, role, owner, label)
+        issued = service.issue_api_key(session, role, owner, label, actor=LOCAL_OPERATOR)
     console.print(f"{issued.role.value} key {issued.key_id} (shown once):")
     console.print(issued.api_key, highlight=False)
 
@@ -118,5 +118,5 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part afte
 
     p = platform()
     with transaction(p.factory) as session:
-        record = service.revoke_api_key(session, key_id)
+        record = service.revoke_api_key(session, key_id, actor=LOCAL_OPERATOR)
     console.print(f"revoked key {record.key_id}")

@@ -29,9 +29,10 @@ def whoami(principal: AnyPrincipal) -> Principal:
     "/institutions", status_code=status.HTTP_201_CREATED, summary="Register an institution"
 )
 def create_institution(
-    body: InstitutionCreate, session: DbSession, keys: Keys, _: Operator
+    body: InstitutionCreate, session: DbSession, keys: Keys, principal: Operator
 ) -> InstitutionView:
-    return service.view_institution(keys, service.create_institution(session, keys, body))
+    institution = service.create_institution(session, keys, body, actor=principal)
+    return service.view_institution(keys, institution)
 
 
 @router.get("/institutions", summary="List institutions")
@@ -56,10 +57,10 @@ def read_institution(
     summary="Issue an API key to an institution (shown once)",
 )
 def issue_institution_key(
-    institution_id: int, body: ApiKeyCreate, session: DbSession, _: Operator
+    institution_id: int, body: ApiKeyCreate, session: DbSession, principal: Operator
 ) -> IssuedApiKey:
     institution = service.get_institution(session, institution_id)
-    return service.issue_api_key(session, body.role, institution, body.label)
+    return service.issue_api_key(session, body.role, institution, body.label, actor=principal)
 
 
 @router.post(
@@ -67,8 +68,8 @@ def issue_institution_key(
     status_code=status.HTTP_201_CREATED,
     summary="Issue a staff (operator or auditor) API key (shown once)",
 )
-def issue_staff_key(body: ApiKeyCreate, session: DbSession, _: Operator) -> IssuedApiKey:
-    return service.issue_api_key(session, body.role, None, body.label)
+def issue_staff_key(body: ApiKeyCreate, session: DbSession, principal: Operator) -> IssuedApiKey:
+    return service.issue_api_key(session, body.role, None, body.label, actor=principal)
 
 
 @router.get("/api-keys", summary="List API keys (never the keys themselves)")
@@ -79,5 +80,5 @@ def list_keys(
 
 
 @router.delete("/api-keys/{key_id}", summary="Revoke an API key")
-def revoke_key(key_id: str, session: DbSession, _: Operator) -> ApiKeyView:
-    return service.view_api_key(service.revoke_api_key(session, key_id))
+def revoke_key(key_id: str, session: DbSession, principal: Operator) -> ApiKeyView:
+    return service.view_api_key(service.revoke_api_key(session, key_id, actor=principal))

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from xinyong.audit.schemas import StaffAction
+from xinyong.audit.service import record_staff_action
 from xinyong.catalog.service import get_catalog
 from xinyong.db import utcnow
 from xinyong.errors import AuthenticationError, ConflictError, NotFoundError, XinyongError
@@ -78,8 +80,13 @@ def _check_permissions(data: InstitutionCreate) -> None:
         raise InvalidPermissionError("an institution must be a furnisher, a querier or both")
 
 
-def create_institution(session: Session, keys: KeyRing, data: InstitutionCreate) -> Institution:
-    """Register an institution after validating its USCC and permissions."""
+def create_institution(
+    session: Session, keys: KeyRing, data: InstitutionCreate, *, actor: Principal | None = None
+) -> Institution:
+    """Register an institution after validating its USCC and permissions.
+
+    ``actor``, when given, is the staff member doing it: the action goes to the audit trail.
+    """
     uscc = validate_uscc(data.uscc)
     _check_permissions(data)
     index = keys.blind_index(USCC_CONTEXT, uscc)
@@ -106,6 +113,15 @@ def create_institution(session: Session, keys: KeyRing, data: InstitutionCreate)
             session.flush()
     except IntegrityError as exc:
         raise InstitutionExistsError("an institution with this code or USCC exists") from exc
+    if actor is not None:
+        record_staff_action(
+            session,
+            actor,
+            StaffAction.INSTITUTION_CREATE,
+            target_type="institution",
+            target_id=institution.id,
+            details={"code": institution.code},
+        )
     return institution
 
 
@@ -151,7 +167,12 @@ def _hash_key(api_key: str) -> bytes:
 
 
 def issue_api_key(
-    session: Session, role: Role, institution: Institution | None, label: str = ""
+    session: Session,
+    role: Role,
+    institution: Institution | None,
+    label: str = "",
+    *,
+    actor: Principal | None = None,
 ) -> IssuedApiKey:
     """Create an API key and return it once; only its hash is kept."""
     if role is Role.SUBJECT:
@@ -184,6 +205,15 @@ def issue_api_key(
     )
     session.add(record)
     session.flush()
+    if actor is not None:
+        record_staff_action(
+            session,
+            actor,
+            StaffAction.API_KEY_ISSUE,
+            target_type="api_key",
+            target_id=record.key_id,
+            details={"role": role.value, "institution_id": record.institution_id},
+        )
     return IssuedApiKey(**view_api_key(record).model_dump(), api_key=secret)
 
 
@@ -206,13 +236,24 @@ def list_api_keys(session: Session, institution_id: int | None = None) -> Sequen
     return session.scalars(query).all()
 
 
-def revoke_api_key(session: Session, key_id: str) -> ApiKey:
+def revoke_api_key(
+    session: Session, key_id: str, *, actor: Principal | None = None, reason: str | None = None
+) -> ApiKey:
     record = session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
     if record is None:
         raise ApiKeyNotFoundError(f"no API key {key_id!r}")
     if record.revoked_at is None:
         record.revoked_at = utcnow()
         session.flush()
+        if actor is not None:
+            record_staff_action(
+                session,
+                actor,
+                StaffAction.API_KEY_REVOKE,
+                target_type="api_key",
+                target_id=key_id,
+                reason=reason,
+            )
     return record
 
 
