@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from xinyong import __version__
+from xinyong.accounts.routes import router as accounts_router
 from xinyong.api.problems import install_problem_handlers
 from xinyong.audit.routes import router as audit_router
 from xinyong.catalog.routes import router as catalog_router
@@ -19,11 +20,14 @@ from xinyong.identity.routes import router as subjects_router
 from xinyong.ingestion.routes import router as ingestion_router
 from xinyong.institutions.routes import router as institutions_router
 from xinyong.records.routes import router as records_router
+from xinyong.reports.routes import router as reports_router
+from xinyong.rights.routes import router as rights_router
 
 DESCRIPTION = """
 Xinyong (信用) is an open-source credit information platform.
 
-Authenticate with an API key: `Authorization: Bearer xy_…` (or `X-API-Key`). Errors are
+Authenticate with an API key: `Authorization: Bearer xy_…` (or `X-API-Key`); a data subject
+uses the portal session token from `POST /v1/portal/sessions` (`Bearer xs_…`). Errors are
 RFC 9457 problem details (`application/problem+json`) with a stable `code`.
 """
 
@@ -59,6 +63,9 @@ def create_app(
         records_router,
         ingestion_router,
         audit_router,
+        accounts_router,
+        reports_router,
+        rights_router,
     ):
         app.include_router(router)
     return app

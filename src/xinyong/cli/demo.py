@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
+from xinyong.accounts.service import enrol_subject
 from xinyong.cli.context import Platform, platform
 from xinyong.cli.ingest import progress_bar, run_ingest
-from xinyong.db import transaction
+from xinyong.db import transaction, utcnow
 from xinyong.identity.identifiers import make_uscc
-from xinyong.identity.service import count_subjects_by_kind
+from xinyong.identity.service import count_subjects_by_kind, get_subject, view_subject
 from xinyong.ingestion.readers import FileFormat
 from xinyong.institutions import service
 from xinyong.institutions.models import Institution
-from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, IssuedApiKey, Role
+from xinyong.institutions.schemas import (
+    LOCAL_OPERATOR,
+    InstitutionCreate,
+    InstitutionKind,
+    IssuedApiKey,
+    Principal,
+    Role,
+)
 from xinyong.records.service import count_records_by_type, count_versions
+from xinyong.reports.consent import record_consent
+from xinyong.reports.models import Consent
+from xinyong.reports.profiles import EvidenceKind, get_profile
+from xinyong.reports.schemas import ConsentCreate, ConsentScope, SubjectSelector
 from xinyong.synth.service import SynthManifest, generate_population, read_manifest
 
 DEMO_LENDER = InstitutionCreate(
@@ -27,8 +41,16 @@ DEMO_LENDER = InstitutionCreate(
     kind=InstitutionKind.CONSUMER_FINANCE,
     uscc=make_uscc("9", "1", "310115", "MA1DEM00"),
     is_querier=True,
-    permitted_purposes=["loan_approval", "credit_card_approval", "post_loan_management"],
+    permitted_purposes=[
+        "loan_approval",
+        "credit_card_approval",
+        "post_loan_management",
+        "guarantee_review",
+    ],
 )
+# The demo subject whose consent and portal account the demo sets up.
+DEMO_SUBJECT_ID = 1
+DEMO_CONSENT_DAYS = 90
 
 
 def _population(p: Platform, persons: int, enterprises: int, seed: int) -> SynthManifest:
@@ -44,6 +66,35 @@ def _ensure_institution(p: Platform, data: InstitutionCreate) -> Institution:
             return service.get_institution_by_code(session, data.code)
         except service.InstitutionNotFoundError:
             return service.create_institution(session, p.keys, data)
+
+
+def _demo_consent(session: Session, p: Platform, querier_key: IssuedApiKey) -> Consent:
+    """Consent of the demo subject to the demo lender, evidenced by a signed statement."""
+    lender = service.get_institution_by_code(session, DEMO_LENDER.code)
+    principal = Principal(
+        api_key_id=querier_key.id,
+        role=Role.QUERIER,
+        institution_id=lender.id,
+        institution_code=lender.code,
+        label=querier_key.label,
+    )
+    now = utcnow()
+    return record_consent(
+        session,
+        p.keys,
+        principal,
+        get_profile(p.settings.profile),
+        get_subject(session, DEMO_SUBJECT_ID),
+        ConsentCreate(
+            subject=SubjectSelector(subject_id=DEMO_SUBJECT_ID),
+            purposes=["loan_approval"],
+            scope=ConsentScope.BOTH,
+            granted_at=now,
+            expires_at=now + timedelta(days=DEMO_CONSENT_DAYS),
+            evidence_kind=EvidenceKind.SIGNED_STATEMENT,
+            evidence_text="本人同意信用示范消费金融有限公司为贷款审批查询本人信用报告。（演示）",
+        ),
+    )
 
 
 def demo(
@@ -114,6 +165,13 @@ def demo(
                 "demo querier",
             ),
         ]
+        consent = _demo_consent(session, p, keys[3])
+        enrolment = enrol_subject(
+            session, LOCAL_OPERATOR, DEMO_SUBJECT_ID, reason="demo: synthetic subject"
+        )
+        demo_identifier = view_subject(
+            p.keys, get_subject(session, DEMO_SUBJECT_ID), reveal=True
+        ).identifier
         subjects = count_subjects_by_kind(session)
         records = count_records_by_type(session)
         versions = count_versions(session)
@@ -138,6 +196,33 @@ def demo(
     console.print(f"\nAPI: {url}   docs: {url}/docs   health: {url}/health", soft_wrap=True)
     console.print(
         f'try: curl -H "Authorization: Bearer {keys[0].api_key}" {url}/v1/institutions',
+        soft_wrap=True,
+    )
+    console.print(
+        f"\n[bold]Credit reports[/bold] ({p.settings.profile} profile). {DEMO_LENDER.code} holds "
+        f"consent {consent.id} of subject {DEMO_SUBJECT_ID} for loan_approval:",
+        soft_wrap=True,
+    )
+    console.print(
+        f'  curl -X POST -H "Authorization: Bearer {keys[3].api_key}" '
+        "-H 'Content-Type: application/json' "
+        f'-d \'{{"subject": {{"subject_id": {DEMO_SUBJECT_ID}}}, '
+        f'"purpose": "loan_approval", "format": "html", "lang": "en"}}\' '
+        f"{url}/v1/reports",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"  xinyong report {DEMO_SUBJECT_ID} --purpose subject_request --format pdf "
+        "--out report.pdf",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Subject portal: subject {DEMO_SUBJECT_ID} (synthetic identifier {demo_identifier}) "
+        f"can enrol with the one-time code {enrolment.enrolment_code} at "
+        f"POST {url}/v1/portal/enrolment (see docs/subject-accounts.md).",
+        highlight=False,
         soft_wrap=True,
     )
     if serve:

@@ -73,15 +73,17 @@ def serve(
 
 
 def _register() -> None:
-    from xinyong.cli import demo, ingest, institutions, records, subjects
+    from xinyong.cli import accounts, demo, ingest, institutions, records, reports, subjects
     from xinyong.synth.cli import synth
 
     app.command("demo")(demo.demo)
     app.command("ingest")(ingest.ingest)
     app.command("synth")(synth)
     app.add_typer(institutions.app, name="institutions")
+    subjects.app.command("enrol")(accounts.enrol)
     app.add_typer(subjects.app, name="subjects")
     app.add_typer(records.app, name="records")
+    app.command("report")(reports.report)
 
 
 _register()

@@ -221,8 +221,10 @@ class QueryEntry(_Out):
 class Digest(_Out):
     algorithm: Literal["sha256"] = "sha256"
     value: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
         description="SHA-256 (hex) of the report's canonical JSON without the digest member: "
-        "keys sorted, no whitespace, UTF-8 (see docs/reports.md)."
+        "keys sorted, no whitespace, non-ASCII characters unescaped, UTF-8 "
+        "(see docs/reports.md).",
     )
 
 

@@ -1,0 +1,1030 @@
+"""Credit files, reports and query records.
+
+A report request goes through three steps:
+
+1. :func:`authorize_query` — the purpose must exist in the jurisdiction profile, be one the
+   caller's role may use and the institution is permitted, and, where the profile requires
+   it, a valid consent must cover it (征信业管理条例 Art. 18-20; FCRA §1681b). A refusal
+   raises a :class:`~xinyong.errors.XinyongError` with a stable code; the caller records it
+   with :func:`record_refusal`.
+2. :func:`assemble_file` — the subject's credit file as of a date D, from the record
+   versions the platform had received by the end of D (so a report for last month is
+   reproducible after later corrections), without the items the profile's retention rules
+   have retired.
+3. :func:`issue_report` — the report itself: sections, summary, query records, a digest of
+   its content, and the query record and register entry that make the read visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from xinyong.audit.schemas import StaffAction
+from xinyong.audit.service import record_staff_action
+from xinyong.catalog.service import get_catalog
+from xinyong.db import transaction, utcnow
+from xinyong.errors import NotFoundError, PermissionDeniedError, XinyongError
+from xinyong.identity.crypto import KeyRing
+from xinyong.identity.identifiers import (
+    IdentifierType,
+    InvalidIdentifierError,
+    mask_identifier,
+    validate_identifier,
+)
+from xinyong.identity.models import Subject
+from xinyong.identity.service import (
+    find_subject,
+    get_subject,
+    subject_ref,
+    view_subject,
+)
+from xinyong.institutions.models import Institution
+from xinyong.institutions.schemas import Principal, Role
+from xinyong.institutions.service import get_institution
+from xinyong.records.models import CreditRecord, RecordVersion
+from xinyong.records.service import CONTENT_CONTEXT, RECORD_KEY_CONTEXT
+from xinyong.reports.consent import (
+    PurposeNotPermittedError,
+    UnknownPurposeError,
+)
+from xinyong.reports.models import Consent, IssuedReport, QueryRecord
+from xinyong.reports.profiles import ConsentRule, JurisdictionProfile, PurposeRule
+from xinyong.reports.retention import is_negative, is_retained
+from xinyong.reports.schemas import (
+    PUBLIC_RECORD_SECTIONS,
+    AccountSummary,
+    Annotations,
+    Channel,
+    ConsentScope,
+    Coverage,
+    CreditReport,
+    Digest,
+    FurnisherRef,
+    ItemStatement,
+    Lang,
+    MoneyTotal,
+    ProfileRef,
+    PublicRecords,
+    QueryEntry,
+    QueryRecordView,
+    QuerySummary,
+    RecordTypeCount,
+    ReportItem,
+    ReportSubject,
+    ReportVerification,
+    Requester,
+    RequesterKind,
+    StatementAnnotation,
+    SubjectSelector,
+    Summary,
+)
+from xinyong.rights.service import statements_as_of
+
+REPORT_PRODUCT = "report"
+# How far back the report's query records reach (PBoC reports show two years).
+QUERY_HISTORY_MONTHS = 24
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class InvalidSubjectSelectorError(XinyongError):
+    code = "invalid_subject_selector"
+    title = "Say which subject"
+
+
+class ReferenceRequiredError(XinyongError):
+    code = "reference_required"
+    title = "A legal reference is required"
+
+
+class AsOfInFutureError(XinyongError):
+    code = "as_of_in_future"
+    title = "The as-of date is in the future"
+
+
+class NotYourFileError(PermissionDeniedError):
+    code = "not_your_file"
+    title = "A subject sees only its own credit file"
+
+
+class ConsentRequiredError(PermissionDeniedError):
+    code = "consent_required"
+    title = "No consent covers this query"
+
+
+class ConsentExpiredError(PermissionDeniedError):
+    code = "consent_expired"
+    title = "The consent has expired"
+
+
+class ConsentRevokedError(PermissionDeniedError):
+    code = "consent_revoked"
+    title = "The consent has been revoked"
+
+
+class ConsentNotYetValidError(PermissionDeniedError):
+    code = "consent_not_yet_valid"
+    title = "The consent has not started yet"
+
+
+class ConsentDoesNotCoverError(PermissionDeniedError):
+    code = "consent_does_not_cover"
+    title = "The consent does not cover this query"
+
+
+class QueryConsentNotFoundError(NotFoundError):
+    code = "consent_not_found"
+    title = "Consent not found"
+
+
+class ReportNotFoundError(NotFoundError):
+    code = "report_not_found"
+    title = "Report not found"
+
+
+# --- subjects ---------------------------------------------------------------------------------
+
+
+def resolve_selector(session: Session, keys: KeyRing, selector: SubjectSelector) -> Subject:
+    """The subject a request names, by platform id or by identifier."""
+    if selector.subject_id is not None:
+        if selector.identifier is not None:
+            raise InvalidSubjectSelectorError("give either subject_id or an identifier, not both")
+        return get_subject(session, selector.subject_id)
+    if not selector.identifier:
+        raise InvalidSubjectSelectorError("give subject_id, or identifier_type and identifier")
+    id_type = selector.identifier_type or guess_identifier_type(selector.identifier)
+    return find_subject(session, subject_ref(keys, id_type, selector.identifier))
+
+
+def guess_identifier_type(identifier: str) -> IdentifierType:
+    """Resident ID or Unified Social Credit Code, whichever the value validates as."""
+    for id_type in (IdentifierType.RESIDENT_ID, IdentifierType.USCC):
+        try:
+            validate_identifier(id_type, identifier)
+        except InvalidIdentifierError:
+            continue
+        return id_type
+    raise InvalidIdentifierError(
+        "the identifier is neither a valid Resident ID nor a valid Unified Social Credit Code",
+        reason="unrecognised",
+    )
+
+
+# --- authorisation ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    """What a caller asks for, before any check."""
+
+    purpose: str
+    as_of: date | None = None
+    consent_id: int | None = None
+    reference: str | None = None
+    operator_user: str | None = None
+    product: str = REPORT_PRODUCT
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """Why a query may go ahead."""
+
+    purpose: PurposeRule
+    requester: RequesterKind
+    consent: Consent | None
+    coverage: Coverage
+    as_of: date
+    # post_loan_management of an existing customer: no consent needed.
+    exempt_as_existing_customer: bool = False
+
+
+def _requester_kind(principal: Principal) -> RequesterKind:
+    if principal.role is Role.SUBJECT:
+        return RequesterKind.SUBJECT
+    if principal.role is Role.OPERATOR:
+        return RequesterKind.OPERATOR
+    return RequesterKind.INSTITUTION
+
+
+def _is_existing_customer(session: Session, institution_id: int, subject_id: int) -> bool:
+    """Whether the institution itself furnishes a credit account of the subject.
+
+    A deleted account (its newest version a tombstone, e.g. opened by identity fraud)
+    makes no customer.
+    """
+    newest = (
+        select(func.max(RecordVersion.version))
+        .where(RecordVersion.record_id == CreditRecord.id)
+        .correlate(CreditRecord)
+        .scalar_subquery()
+    )
+    found = session.scalar(
+        select(CreditRecord.id)
+        .join(
+            RecordVersion,
+            (RecordVersion.record_id == CreditRecord.id) & (RecordVersion.version == newest),
+        )
+        .where(
+            CreditRecord.subject_id == subject_id,
+            CreditRecord.furnisher_id == institution_id,
+            CreditRecord.record_type == "credit_account",
+            RecordVersion.operation != "delete",
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _find_consent(
+    session: Session,
+    institution_id: int,
+    subject_id: int,
+    rule: PurposeRule,
+    product: str,
+    consent_id: int | None,
+) -> Consent:
+    """The consent that allows the query, or the most telling refusal."""
+    now = utcnow()
+    if consent_id is not None:
+        consent = session.get(Consent, consent_id)
+        if (
+            consent is None
+            or consent.institution_id != institution_id
+            or consent.subject_id != subject_id
+        ):
+            raise QueryConsentNotFoundError(
+                f"consent {consent_id} is not a consent of this subject to your institution"
+            )
+        candidates = [consent]
+    else:
+        candidates = list(
+            session.scalars(
+                select(Consent)
+                .where(Consent.institution_id == institution_id, Consent.subject_id == subject_id)
+                .order_by(Consent.id.desc())
+            )
+        )
+    covering = [
+        consent
+        for consent in candidates
+        if rule.code in consent.purposes and ConsentScope(consent.scope).covers(product)
+    ]
+    if not covering:
+        if consent_id is not None:
+            raise ConsentDoesNotCoverError(
+                f"consent {consent_id} does not cover the purpose {rule.code} for a {product}",
+                consent_id=consent_id,
+            )
+        raise ConsentRequiredError(
+            f"the {rule.code} purpose needs the subject's consent and none is recorded "
+            "for your institution",
+            purpose=rule.code,
+        )
+    accepted = [c for c in covering if c.evidence_kind in {k.value for k in rule.evidence_kinds}]
+    if not accepted:
+        raise ConsentDoesNotCoverError(
+            f"the {rule.code} purpose needs consent evidenced by "
+            + " or ".join(kind.value for kind in rule.evidence_kinds),
+            purpose=rule.code,
+        )
+    for consent in accepted:
+        if consent.revoked_at is None and consent.granted_at <= now < consent.expires_at:
+            return consent
+    # No valid one: say why, preferring the newest covering consent's state.
+    newest = accepted[0]
+    if newest.revoked_at is not None:
+        raise ConsentRevokedError(
+            f"consent {newest.id} was revoked on {newest.revoked_at.date().isoformat()}",
+            consent_id=newest.id,
+        )
+    if newest.expires_at <= now:
+        raise ConsentExpiredError(
+            f"consent {newest.id} expired on {newest.expires_at.date().isoformat()}",
+            consent_id=newest.id,
+        )
+    raise ConsentNotYetValidError(
+        f"consent {newest.id} starts on {newest.granted_at.date().isoformat()}",
+        consent_id=newest.id,
+    )
+
+
+def authorize_query(
+    session: Session,
+    principal: Principal,
+    profile: JurisdictionProfile,
+    subject: Subject,
+    request: QueryRequest,
+) -> Authorization:
+    """Check a query against the profile, the caller's permissions and the consents."""
+    rule = profile.purpose(request.purpose)
+    if rule is None:
+        raise UnknownPurposeError(
+            f"{request.purpose!r} is not a purpose of the {profile.code} profile; known: "
+            + ", ".join(purpose.code for purpose in profile.purposes),
+            purpose=request.purpose,
+        )
+    if principal.role not in rule.roles:
+        raise PurposeNotPermittedError(
+            f"the {principal.role.value} role may not query for {rule.code}; "
+            f"it is for: {', '.join(role.value for role in rule.roles)}",
+            purpose=rule.code,
+        )
+    today = profile.today()
+    as_of = request.as_of or today
+    if as_of > today:
+        raise AsOfInFutureError(f"as_of {as_of.isoformat()} is after today ({today.isoformat()})")
+    if rule.requires_reference and not (request.reference and request.reference.strip()):
+        raise ReferenceRequiredError(
+            f"a query for {rule.code} must cite its legal document in `reference`",
+            purpose=rule.code,
+        )
+    requester = _requester_kind(principal)
+    if requester is RequesterKind.SUBJECT:
+        if principal.subject_id != subject.id:
+            raise NotYourFileError("you may only see your own credit file")
+        return Authorization(rule, requester, None, Coverage.FULL, as_of)
+    if requester is RequesterKind.OPERATOR:
+        return Authorization(rule, requester, None, Coverage.FULL, as_of)
+    if principal.institution_id is None:  # pragma: no cover - querier keys have one
+        raise PurposeNotPermittedError("this key belongs to no institution")
+    institution = get_institution(session, principal.institution_id)
+    if rule.code not in institution.permitted_purposes:
+        raise PurposeNotPermittedError(
+            f"institution {institution.code} is not permitted the purpose {rule.code}",
+            purpose=rule.code,
+        )
+    if rule.consent is ConsentRule.NOT_REQUIRED:
+        return Authorization(rule, requester, None, Coverage.FULL, as_of)
+    if rule.exemption == "existing_customer" and _is_existing_customer(
+        session, institution.id, subject.id
+    ):
+        return Authorization(
+            rule, requester, None, Coverage.FULL, as_of, exempt_as_existing_customer=True
+        )
+    try:
+        consent = _find_consent(
+            session, institution.id, subject.id, rule, request.product, request.consent_id
+        )
+    except (ConsentRequiredError, ConsentExpiredError, ConsentRevokedError):
+        # Information public by law about an enterprise needs no consent (征信业管理条例
+        # Art. 14): without one, the report holds only that.
+        if subject.kind != "person" and request.consent_id is None:
+            return Authorization(rule, requester, None, Coverage.PUBLIC_ONLY, as_of)
+        raise
+    return Authorization(rule, requester, consent, Coverage.FULL, as_of)
+
+
+# --- query records ----------------------------------------------------------------------------
+
+
+def _query_record(
+    principal: Principal,
+    channel: Channel,
+    subject_id: int,
+    request: QueryRequest,
+    *,
+    outcome: str,
+    consent_id: int | None = None,
+    as_of: date | None = None,
+    refusal_code: str | None = None,
+    report_id: str | None = None,
+    chargeable: bool = False,
+) -> QueryRecord:
+    return QueryRecord(
+        product=request.product,
+        channel=channel.value,
+        role=principal.role.value,
+        api_key_id=principal.api_key_id,
+        subject_account_id=principal.subject_account_id,
+        institution_id=principal.institution_id,
+        operator_user=request.operator_user,
+        subject_id=subject_id,
+        purpose=request.purpose[:64],
+        consent_id=consent_id,
+        reference=request.reference,
+        as_of=as_of,
+        outcome=outcome,
+        refusal_code=refusal_code,
+        report_id=report_id,
+        chargeable=chargeable,
+    )
+
+
+def record_refusal(
+    session: Session,
+    factory: sessionmaker[Session],
+    principal: Principal,
+    channel: Channel,
+    subject_id: int,
+    request: QueryRequest,
+    error: XinyongError,
+) -> None:
+    """Record a refused query, so refusals are as visible as reads.
+
+    The refusal must outlive the request, whose transaction is rolled back on the error: the
+    request's session is rolled back here first (it holds SQLite's write lock) and the
+    record is written in a transaction of its own.
+    """
+    session.rollback()
+    with transaction(factory) as own:
+        consent_id = error.extensions.get("consent_id")
+        own.add(
+            _query_record(
+                principal,
+                channel,
+                subject_id,
+                request,
+                outcome="refused",
+                refusal_code=error.code,
+                consent_id=consent_id if isinstance(consent_id, int) else None,
+                as_of=request.as_of,
+            )
+        )
+
+
+def view_query_record(record: QueryRecord, institution_code: str | None) -> QueryRecordView:
+    return QueryRecordView(
+        id=record.id,
+        occurred_at=record.occurred_at,
+        product=record.product,
+        channel=Channel(record.channel),
+        role=record.role,
+        institution_id=record.institution_id,
+        institution_code=institution_code,
+        operator_user=record.operator_user,
+        subject_id=record.subject_id,
+        purpose=record.purpose,
+        consent_id=record.consent_id,
+        reference=record.reference,
+        as_of=record.as_of,
+        outcome=record.outcome,
+        refusal_code=record.refusal_code,
+        report_id=record.report_id,
+        chargeable=record.chargeable,
+    )
+
+
+def list_query_records(
+    session: Session,
+    *,
+    subject_id: int | None = None,
+    institution_id: int | None = None,
+    outcome: str | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[QueryRecordView]:
+    """Query records, newest first, optionally for one subject or institution."""
+    query = (
+        select(QueryRecord, Institution.code)
+        .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
+        .order_by(QueryRecord.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    if subject_id is not None:
+        query = query.where(QueryRecord.subject_id == subject_id)
+    if institution_id is not None:
+        query = query.where(QueryRecord.institution_id == institution_id)
+    if outcome is not None:
+        query = query.where(QueryRecord.outcome == outcome)
+    return [view_query_record(record, code) for record, code in session.execute(query)]
+
+
+# --- the credit file --------------------------------------------------------------------------
+
+
+@dataclass
+class FileItem:
+    record: CreditRecord
+    version: RecordVersion
+    fields: dict[str, Any]
+    negative: bool
+
+
+@dataclass
+class CreditFile:
+    """The subject's items as of a date, after retention."""
+
+    subject: Subject
+    as_of: date
+    cutoff: datetime
+    items: list[FileItem] = field(default_factory=list)
+
+
+def assemble_file(
+    session: Session,
+    keys: KeyRing,
+    profile: JurisdictionProfile,
+    subject: Subject,
+    as_of: date,
+    *,
+    record_types: frozenset[str] | None = None,
+) -> CreditFile:
+    """The subject's credit file as the platform knew it at the end of ``as_of``.
+
+    For each record, the newest version received before the end of ``as_of`` (in the
+    profile's time zone) and valid by ``as_of`` counts: a version whose valid time starts
+    later is not yet part of the file (the version before it still is), a tombstone removes
+    the record, and the profile's retention rules retire old negative items.
+    """
+    cutoff = profile.end_of_day(as_of)
+    query = (
+        select(CreditRecord, RecordVersion)
+        .join(RecordVersion, RecordVersion.record_id == CreditRecord.id)
+        .where(
+            CreditRecord.subject_id == subject.id,
+            RecordVersion.received_at < cutoff,
+            RecordVersion.valid_from <= as_of,
+        )
+        .order_by(CreditRecord.id, RecordVersion.version)
+    )
+    if record_types is not None:
+        query = query.where(CreditRecord.record_type.in_(sorted(record_types)))
+    latest: dict[int, tuple[CreditRecord, RecordVersion]] = {}
+    for record, version in session.execute(query):
+        latest[record.id] = (record, version)
+    catalog = get_catalog()
+    credit_file = CreditFile(subject=subject, as_of=as_of, cutoff=cutoff)
+    for record, version in latest.values():
+        if version.operation == "delete" or version.content_ct is None:
+            continue
+        fields = json.loads(keys.decrypt(version.content_ct, CONTENT_CONTEXT))
+        record_type = catalog.record_type(record.record_type)
+        if not is_retained(record_type, fields, as_of, profile):
+            continue
+        credit_file.items.append(
+            FileItem(record, version, fields, is_negative(record_type, fields))
+        )
+    return credit_file
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def canonical_json(document: Any) -> bytes:
+    """The canonical bytes a digest is computed over: sorted keys, no spaces, UTF-8."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def report_digest(report: CreditReport | dict[str, Any]) -> str:
+    """SHA-256 (hex) of the report's canonical JSON without its ``digest`` member."""
+    document = report.model_dump(mode="json") if isinstance(report, CreditReport) else dict(report)
+    document.pop("digest", None)
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def _new_report_id(now: datetime) -> str:
+    return f"R{now:%Y%m%d}{secrets.token_hex(8).upper()}"
+
+
+_STATUS_ORDER = "N1234567DZ"
+
+
+def _worst(codes: Sequence[str]) -> str | None:
+    """The worst repayment status among grid codes (RULES.md 28); None without data."""
+    ranked = [code for code in codes if code in _STATUS_ORDER]
+    if not ranked:
+        return None
+    return max(ranked, key=_STATUS_ORDER.index)
+
+
+def _months_between(end_month: str, as_of: date) -> int | None:
+    """Months from the grid's last month to the as-of month (0 when they are equal)."""
+    try:
+        year, month = (int(part) for part in end_month.split("-"))
+    except ValueError:
+        return None
+    return (as_of.year - year) * 12 + (as_of.month - month)
+
+
+def _grid_window(fields: dict[str, Any], as_of: date, months: int) -> str:
+    """The grid's codes for the ``months`` months up to the as-of month."""
+    grid = fields.get("repayment_grid")
+    end_month = fields.get("grid_end_month")
+    if not isinstance(grid, str) or not isinstance(end_month, str):
+        return ""
+    gap = _months_between(end_month, as_of)
+    if gap is None or gap >= months:
+        return ""
+    keep = months - max(gap, 0)
+    return grid[-keep:] if keep > 0 else ""
+
+
+def _totals(items: Sequence[FileItem], name: str) -> list[MoneyTotal]:
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for item in items:
+        value = item.fields.get(name)
+        if isinstance(value, str):
+            sums[str(item.fields.get("currency") or "CNY")] += Decimal(value)
+    return [MoneyTotal(currency=cur, amount=f"{sums[cur]:.2f}") for cur in sorted(sums)]
+
+
+def _account_summary(accounts: Sequence[FileItem], as_of: date) -> AccountSummary:
+    open_accounts = [a for a in accounts if not a.fields.get("close_date")]
+    current: list[str] = []
+    for account in open_accounts:
+        months = account.fields.get("overdue_months")
+        if isinstance(months, int):
+            current.append(str(min(months, 7)) if months > 0 else "N")
+    return AccountSummary(
+        total=len(accounts),
+        open=len(open_accounts),
+        closed=len(accounts) - len(open_accounts),
+        loans=sum(1 for a in accounts if a.fields.get("account_type") == "loan"),
+        credit_cards=sum(1 for a in accounts if a.fields.get("account_type") == "credit_card"),
+        currently_overdue=sum(1 for code in current if code != "N"),
+        credit_limit=_totals(open_accounts, "credit_limit"),
+        balance=_totals(open_accounts, "balance"),
+        overdue_amount=_totals(open_accounts, "overdue_amount"),
+        worst_current_status=_worst(current),
+        worst_status_24_months=_worst(
+            [code for a in accounts for code in _grid_window(a.fields, as_of, 24)]
+        ),
+        worst_status_60_months=_worst(
+            [code for a in accounts for code in _grid_window(a.fields, as_of, 60)]
+        ),
+    )
+
+
+def _mask_key(key: str) -> str:
+    return mask_identifier(key) if len(key) > 8 else "*" * max(len(key) - 2, 0) + key[-2:]
+
+
+@dataclass(frozen=True)
+class IssuedReportResult:
+    report: CreditReport
+    query_record_id: int
+
+
+def _subtract_months(day: date, months: int) -> date:
+    total = day.year * 12 + day.month - 1 - months
+    year, month = divmod(total, 12)
+    return date(year, month + 1, min(day.day, 28))
+
+
+def _is_chargeable(
+    session: Session, profile: JurisdictionProfile, subject_id: int, now: datetime
+) -> bool:
+    """Whether the subject has used its free reports of the period (RULES.md 8)."""
+    today = profile.today(now)
+    if profile.reports.free_reports_period == "calendar_year":
+        start_day = date(today.year, 1, 1)
+    else:
+        start_day = _subtract_months(today, 12)
+    # The first instant of start_day in the profile's zone.
+    start = datetime.combine(start_day, datetime.min.time(), profile.zone).astimezone(UTC)
+    used = session.scalar(
+        select(func.count())
+        .select_from(QueryRecord)
+        .where(
+            QueryRecord.subject_id == subject_id,
+            QueryRecord.purpose == "subject_request",
+            QueryRecord.product == REPORT_PRODUCT,
+            QueryRecord.outcome == "served",
+            QueryRecord.occurred_at >= start,
+        )
+    )
+    return (used or 0) >= profile.reports.free_reports_per_year
+
+
+def issue_report(
+    session: Session,
+    keys: KeyRing,
+    principal: Principal,
+    profile: JurisdictionProfile,
+    subject: Subject,
+    request: QueryRequest,
+    authorization: Authorization,
+    *,
+    channel: Channel,
+    lang: Lang = Lang.ZH_CN,
+    reveal: bool = False,
+    now: Callable[[], datetime] = utcnow,
+) -> IssuedReportResult:
+    """Build the report, and record the query and the issued report in one transaction."""
+    if reveal and principal.role is not Role.OPERATOR:
+        raise PermissionDeniedError("only operators may see identifiers unmasked")
+    generated_at = now()
+    as_of = authorization.as_of
+    catalog = get_catalog()
+    public_only = authorization.coverage is Coverage.PUBLIC_ONLY
+    credit_file = assemble_file(
+        session,
+        keys,
+        profile,
+        subject,
+        as_of,
+        record_types=(
+            frozenset(profile.reports.public_enterprise_record_types) if public_only else None
+        ),
+    )
+    requester = authorization.requester
+    chargeable = (
+        authorization.purpose.code == "subject_request"
+        and subject.kind == "person"
+        and _is_chargeable(session, profile, subject.id, generated_at)
+    )
+    report_id = _new_report_id(generated_at)
+    query = _query_record(
+        principal,
+        channel,
+        subject.id,
+        request,
+        outcome="served",
+        consent_id=authorization.consent.id if authorization.consent else None,
+        as_of=as_of,
+        report_id=report_id,
+        chargeable=chargeable,
+    )
+    session.add(query)
+    session.flush()
+
+    # Who furnished what: names of the furnishers.
+    furnisher_ids = {item.record.furnisher_id for item in credit_file.items}
+    furnishers = {
+        institution.id: institution
+        for institution in session.scalars(
+            select(Institution).where(Institution.id.in_(sorted(furnisher_ids)))
+        )
+    }
+    statements = statements_as_of(
+        session,
+        keys,
+        subject.id,
+        [item.record.id for item in credit_file.items],
+        credit_file.cutoff,
+    )
+    institution_reader = requester is RequesterKind.INSTITUTION
+    # Fields needing explicit written consent (征信业管理条例 Art. 14) go only to the subject
+    # and to staff.
+    hidden: dict[str, frozenset[str]] = {}
+    if institution_reader:
+        hidden = {
+            code: frozenset(f.name for f in record_type.fields if f.explicit_consent)
+            for code, record_type in catalog.record_types.items()
+        }
+
+    def to_item(item: FileItem) -> ReportItem:
+        record, version = item.record, item.version
+        furnisher = furnishers[record.furnisher_id]
+        record_key = keys.decrypt_text(record.record_key_ct, RECORD_KEY_CONTEXT)
+        if institution_reader and record.furnisher_id != principal.institution_id:
+            record_key = _mask_key(record_key)
+        drop = hidden.get(record.record_type, frozenset())
+        return ReportItem(
+            record_id=record.id,
+            record_type=record.record_type,
+            record_key=record_key,
+            furnisher=FurnisherRef(
+                code=furnisher.code, name=furnisher.name, name_en=furnisher.name_en
+            ),
+            version=version.version,
+            reported_at=version.received_at,
+            valid_from=version.valid_from,
+            valid_to=version.valid_to,
+            negative=item.negative,
+            fields={k: v for k, v in item.fields.items() if k not in drop},
+            content_hash=version.content_hash.hex(),
+            statements=[
+                ItemStatement(statement_id=s.id, text=s.text, made_at=s.made_at)
+                for s in statements.get(record.id, [])
+            ],
+        )
+
+    accounts = [item for item in credit_file.items if item.record.record_type == "credit_account"]
+    sections: dict[str, list[ReportItem]] = defaultdict(list)
+    type_counts: Counter[str] = Counter()
+    negative_counts: Counter[str] = Counter()
+    for item in credit_file.items:
+        type_counts[item.record.record_type] += 1
+        if item.negative:
+            negative_counts[item.record.record_type] += 1
+        section = PUBLIC_RECORD_SECTIONS.get(item.record.record_type)
+        if section is not None:
+            sections[section].append(to_item(item))
+    for entries in sections.values():
+        entries.sort(key=lambda entry: (entry.valid_from, entry.record_id), reverse=True)
+
+    history = _query_history(session, subject.id, as_of, credit_file.cutoff, query.id)
+    since_12 = datetime.combine(_subtract_months(as_of, 12), datetime.min.time(), UTC)
+    recent = [entry for entry in history if entry.occurred_at >= since_12]
+    view = view_subject(keys, subject, reveal=requester is RequesterKind.SUBJECT or reveal)
+    institution = (
+        get_institution(session, principal.institution_id)
+        if principal.institution_id is not None
+        else None
+    )
+    report = CreditReport(
+        report_id=report_id,
+        generated_at=generated_at,
+        as_of=as_of,
+        lang=lang,
+        profile=ProfileRef(code=profile.code, version=profile.version),
+        coverage=authorization.coverage,
+        chargeable=chargeable,
+        subject=ReportSubject(
+            subject_id=subject.id,
+            kind=view.kind,
+            name=view.name,
+            name_en=view.name_en,
+            identifier_type=view.id_type,
+            identifier=view.identifier,
+            identifier_masked=view.identifier_masked,
+        ),
+        requester=Requester(
+            kind=requester,
+            institution_code=institution.code if institution else None,
+            institution_name=institution.name if institution else None,
+            operator_user=request.operator_user,
+            purpose=authorization.purpose.code,
+            consent_id=authorization.consent.id if authorization.consent else None,
+            reference=request.reference,
+            query_record_id=query.id,
+        ),
+        summary=Summary(
+            accounts=_account_summary(accounts, as_of),
+            public_records=[
+                RecordTypeCount(
+                    record_type=code, total=type_counts[code], negative=negative_counts[code]
+                )
+                for code in PUBLIC_RECORD_SECTIONS
+                if type_counts[code]
+            ],
+            negative_items=sum(negative_counts.values()),
+            queries=QuerySummary(
+                institution_queries_12_months=dict(
+                    sorted(
+                        Counter(
+                            entry.purpose
+                            for entry in recent
+                            if entry.requester_kind is RequesterKind.INSTITUTION
+                        ).items()
+                    )
+                ),
+                subject_queries_12_months=sum(
+                    1 for entry in recent if entry.requester_kind is RequesterKind.SUBJECT
+                ),
+            ),
+        ),
+        credit_accounts=sorted(
+            (to_item(item) for item in accounts),
+            key=lambda entry: (str(entry.fields.get("open_date", "")), entry.record_id),
+            reverse=True,
+        ),
+        public_records=PublicRecords(**sections),
+        annotations=Annotations(
+            statements=[
+                StatementAnnotation(
+                    statement_id=s.id,
+                    record_id=record_id,
+                    record_type=s.record_type,
+                    text=s.text,
+                    made_at=s.made_at,
+                )
+                for record_id, entries in sorted(statements.items())
+                for s in entries
+            ]
+        ),
+        query_records=history,
+        digest=Digest(value="0" * 64),
+    )
+    report.digest = Digest(value=report_digest(report))
+    session.add(
+        IssuedReport(
+            report_id=report_id,
+            query_record_id=query.id,
+            subject_id=subject.id,
+            subject_kind=subject.kind,
+            as_of=as_of,
+            generated_at=generated_at,
+            profile=profile.code,
+            profile_version=profile.version,
+            schema_version=report.schema_version,
+            coverage=report.coverage.value,
+            digest=report.digest.value,
+        )
+    )
+    if principal.role is Role.OPERATOR:
+        record_staff_action(
+            session,
+            principal,
+            StaffAction.REPORT_ISSUE,
+            target_type="subject",
+            target_id=subject.id,
+            reason=request.reference,
+            details={"purpose": authorization.purpose.code, "report_id": report_id},
+        )
+        if reveal:
+            record_staff_action(
+                session,
+                principal,
+                StaffAction.IDENTIFIER_REVEAL,
+                target_type="subject",
+                target_id=subject.id,
+                reason=request.reference,
+            )
+    session.flush()
+    return IssuedReportResult(report=report, query_record_id=query.id)
+
+
+def _query_history(
+    session: Session, subject_id: int, as_of: date, cutoff: datetime, exclude_id: int
+) -> list[QueryEntry]:
+    """Served queries of the subject's file in the two years up to ``as_of``."""
+    since = datetime.combine(
+        _subtract_months(as_of, QUERY_HISTORY_MONTHS), datetime.min.time(), UTC
+    )
+    rows = session.execute(
+        select(QueryRecord, Institution.code, Institution.name)
+        .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
+        .where(
+            QueryRecord.subject_id == subject_id,
+            QueryRecord.outcome == "served",
+            QueryRecord.occurred_at >= since,
+            QueryRecord.occurred_at < cutoff,
+            QueryRecord.id != exclude_id,
+        )
+        .order_by(QueryRecord.occurred_at.desc(), QueryRecord.id.desc())
+    ).all()
+    return [
+        QueryEntry(
+            occurred_at=record.occurred_at,
+            requester_kind=(
+                RequesterKind.SUBJECT
+                if record.role == Role.SUBJECT.value
+                else RequesterKind.OPERATOR
+                if record.role == Role.OPERATOR.value
+                else RequesterKind.INSTITUTION
+            ),
+            institution_code=code,
+            institution_name=name,
+            purpose=record.purpose,
+            product=record.product,
+        )
+        for record, code, name in rows
+    ]
+
+
+def request_report(
+    session: Session,
+    factory: sessionmaker[Session],
+    keys: KeyRing,
+    principal: Principal,
+    profile: JurisdictionProfile,
+    subject: Subject,
+    request: QueryRequest,
+    *,
+    channel: Channel,
+    lang: Lang = Lang.ZH_CN,
+    reveal: bool = False,
+) -> IssuedReportResult:
+    """Authorise and issue a report; a refusal is recorded and re-raised."""
+    try:
+        authorization = authorize_query(session, principal, profile, subject, request)
+    except XinyongError as error:
+        record_refusal(session, factory, principal, channel, subject.id, request, error)
+        raise
+    return issue_report(
+        session,
+        keys,
+        principal,
+        profile,
+        subject,
+        request,
+        authorization,
+        channel=channel,
+        lang=lang,
+        reveal=reveal,
+    )
+
+
+def verify_report(session: Session, report_id: str, digest: str) -> ReportVerification:
+    """Whether ``report_id`` was issued with ``digest``; reveals nothing personal."""
+    issued = session.scalar(select(IssuedReport).where(IssuedReport.report_id == report_id))
+    if issued is None:
+        raise ReportNotFoundError(f"no report {report_id!r} was issued by this platform")
+    valid = secrets.compare_digest(issued.digest, digest.strip().lower())
+    return ReportVerification(
+        report_id=report_id,
+        valid=valid,
+        generated_at=issued.generated_at,
+        as_of=issued.as_of,
+        profile=ProfileRef(code=issued.profile, version=issued.profile_version),
+        subject_kind=issued.subject_kind,
+        coverage=Coverage(issued.coverage),
+    )
