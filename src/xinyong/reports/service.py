@@ -17,6 +17,7 @@ A report request goes through three steps:
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 import secrets
@@ -149,6 +150,11 @@ class QueryConsentNotFoundError(NotFoundError):
     title = "Consent not found"
 
 
+class RevealNotPermittedError(PermissionDeniedError):
+    code = "reveal_not_permitted"
+    title = "Only operators may see identifiers unmasked"
+
+
 class ReportNotFoundError(NotFoundError):
     code = "report_not_found"
     title = "Report not found"
@@ -219,11 +225,13 @@ def _requester_kind(principal: Principal) -> RequesterKind:
     return RequesterKind.INSTITUTION
 
 
-def _is_existing_customer(session: Session, institution_id: int, subject_id: int) -> bool:
-    """Whether the institution itself furnishes a credit account of the subject.
+def _is_existing_customer(
+    session: Session, keys: KeyRing, institution_id: int, subject_id: int
+) -> bool:
+    """Whether the institution itself furnishes a current credit account of the subject.
 
-    A deleted account (its newest version a tombstone, e.g. opened by identity fraud)
-    makes no customer.
+    A deleted account (its newest version a tombstone, e.g. opened by identity fraud) or a
+    closed one makes no customer: post-loan management needs a loan to manage.
     """
     newest = (
         select(func.max(RecordVersion.version))
@@ -231,10 +239,10 @@ def _is_existing_customer(session: Session, institution_id: int, subject_id: int
         .correlate(CreditRecord)
         .scalar_subquery()
     )
-    found = session.scalar(
-        select(CreditRecord.id)
+    contents = session.scalars(
+        select(RecordVersion.content_ct)
         .join(
-            RecordVersion,
+            CreditRecord,
             (RecordVersion.record_id == CreditRecord.id) & (RecordVersion.version == newest),
         )
         .where(
@@ -243,9 +251,14 @@ def _is_existing_customer(session: Session, institution_id: int, subject_id: int
             CreditRecord.record_type == "credit_account",
             RecordVersion.operation != "delete",
         )
-        .limit(1)
     )
-    return found is not None
+    for content in contents:
+        if content is None:
+            continue
+        fields = json.loads(keys.decrypt(content, CONTENT_CONTEXT))
+        if not fields.get("close_date") and fields.get("status") != "closed":
+            return True
+    return False
 
 
 def _find_consent(
@@ -323,6 +336,7 @@ def _find_consent(
 
 def authorize_query(
     session: Session,
+    keys: KeyRing,
     principal: Principal,
     profile: JurisdictionProfile,
     subject: Subject,
@@ -369,7 +383,7 @@ def authorize_query(
     if rule.consent is ConsentRule.NOT_REQUIRED:
         return Authorization(rule, requester, None, Coverage.FULL, as_of)
     if rule.exemption == "existing_customer" and _is_existing_customer(
-        session, institution.id, subject.id
+        session, keys, institution.id, subject.id
     ):
         return Authorization(
             rule, requester, None, Coverage.FULL, as_of, exempt_as_existing_customer=True
@@ -378,9 +392,15 @@ def authorize_query(
         consent = _find_consent(
             session, institution.id, subject.id, rule, request.product, request.consent_id
         )
-    except (ConsentRequiredError, ConsentExpiredError, ConsentRevokedError):
+    except (
+        ConsentRequiredError,
+        ConsentExpiredError,
+        ConsentRevokedError,
+        ConsentNotYetValidError,
+        ConsentDoesNotCoverError,
+    ):
         # Information public by law about an enterprise needs no consent (征信业管理条例
-        # Art. 14): without one, the report holds only that.
+        # Art. 14): without a valid one, the report holds only that.
         if subject.kind != "person" and request.consent_id is None:
             return Authorization(rule, requester, None, Coverage.PUBLIC_ONLY, as_of)
         raise
@@ -662,7 +682,12 @@ def _account_summary(accounts: Sequence[FileItem], as_of: date) -> AccountSummar
 
 
 def _mask_key(key: str) -> str:
-    return mask_identifier(key) if len(key) > 8 else "*" * max(len(key) - 2, 0) + key[-2:]
+    """Another furnisher's record key: long keys keep their ends, short ones nothing."""
+    if len(key) > 8:
+        return mask_identifier(key)
+    if len(key) > 4:
+        return "*" * (len(key) - 2) + key[-2:]
+    return "*" * len(key)
 
 
 @dataclass(frozen=True)
@@ -672,9 +697,15 @@ class IssuedReportResult:
 
 
 def _subtract_months(day: date, months: int) -> date:
+    """The same day ``months`` earlier; the month's last day when that month is shorter."""
     total = day.year * 12 + day.month - 1 - months
     year, month = divmod(total, 12)
-    return date(year, month + 1, min(day.day, 28))
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _start_of_day(profile: JurisdictionProfile, day: date) -> datetime:
+    """The first instant of ``day`` in the profile's time zone, in UTC."""
+    return datetime.combine(day, datetime.min.time(), profile.zone).astimezone(UTC)
 
 
 def _is_chargeable(
@@ -687,7 +718,7 @@ def _is_chargeable(
     else:
         start_day = _subtract_months(today, 12)
     # The first instant of start_day in the profile's zone.
-    start = datetime.combine(start_day, datetime.min.time(), profile.zone).astimezone(UTC)
+    start = _start_of_day(profile, start_day)
     used = session.scalar(
         select(func.count())
         .select_from(QueryRecord)
@@ -718,7 +749,7 @@ def issue_report(
 ) -> IssuedReportResult:
     """Build the report, and record the query and the issued report in one transaction."""
     if reveal and principal.role is not Role.OPERATOR:
-        raise PermissionDeniedError("only operators may see identifiers unmasked")
+        raise RevealNotPermittedError("only operators may see identifiers unmasked")
     generated_at = now()
     as_of = authorization.as_of
     catalog = get_catalog()
@@ -820,8 +851,8 @@ def issue_report(
     for entries in sections.values():
         entries.sort(key=lambda entry: (entry.valid_from, entry.record_id), reverse=True)
 
-    history = _query_history(session, subject.id, as_of, credit_file.cutoff, query.id)
-    since_12 = datetime.combine(_subtract_months(as_of, 12), datetime.min.time(), UTC)
+    history = _query_history(session, profile, subject.id, as_of, credit_file.cutoff, query.id)
+    since_12 = _start_of_day(profile, _subtract_months(as_of, 12))
     recent = [entry for entry in history if entry.occurred_at >= since_12]
     view = view_subject(keys, subject, reveal=requester is RequesterKind.SUBJECT or reveal)
     institution = (
@@ -943,12 +974,15 @@ def issue_report(
 
 
 def _query_history(
-    session: Session, subject_id: int, as_of: date, cutoff: datetime, exclude_id: int
+    session: Session,
+    profile: JurisdictionProfile,
+    subject_id: int,
+    as_of: date,
+    cutoff: datetime,
+    exclude_id: int,
 ) -> list[QueryEntry]:
     """Served queries of the subject's file in the two years up to ``as_of``."""
-    since = datetime.combine(
-        _subtract_months(as_of, QUERY_HISTORY_MONTHS), datetime.min.time(), UTC
-    )
+    since = _start_of_day(profile, _subtract_months(as_of, QUERY_HISTORY_MONTHS))
     rows = session.execute(
         select(QueryRecord, Institution.code, Institution.name)
         .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
@@ -995,7 +1029,9 @@ def request_report(
 ) -> IssuedReportResult:
     """Authorise and issue a report; a refusal is recorded and re-raised."""
     try:
-        authorization = authorize_query(session, principal, profile, subject, request)
+        if reveal and principal.role is not Role.OPERATOR:
+            raise RevealNotPermittedError("only operators may see identifiers unmasked")
+        authorization = authorize_query(session, keys, principal, profile, subject, request)
     except XinyongError as error:
         record_refusal(session, factory, principal, channel, subject.id, request, error)
         raise
