@@ -41,8 +41,16 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 
 
 # Deliberately reachable without credentials: how a data subject without a session gets one
-# (docs/subject-accounts.md). Every other /v1 route needs an API key or a portal session.
-PUBLIC_V1_ROUTES = frozenset({("POST", "/v1/portal/enrolment"), ("POST", "/v1/portal/sessions")})
+# (docs/subject-accounts.md), and checking a printed report against the platform, which
+# anyone holding the report may do (docs/reports.md). Every other /v1 route needs an API key
+# or a portal session.
+PUBLIC_V1_ROUTES = frozenset(
+    {
+        ("POST", "/v1/portal/enrolment"),
+        ("POST", "/v1/portal/sessions"),
+        ("GET", "/v1/reports/1/verification"),
+    }
+)
 
 
 def v1_endpoints(
@@ -147,7 +155,8 @@ def test_only_the_listed_v1_routes_are_public(client: TestClient) -> None:
     }
     assert public == PUBLIC_V1_ROUTES
     for method, path in sorted(PUBLIC_V1_ROUTES):
-        # Reached without a key: an empty body fails validation, not authentication.
+        # Reached without a key: an empty body (or no digest) fails validation, not
+        # authentication.
         assert_problem(call(client, method, path), 422, "validation_error")
 
 
