@@ -38,6 +38,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/report_latency.py
 
 # Re-pin every dependency (core and dev) with hashes.
 lock: $(STAMP)

@@ -785,12 +785,16 @@ def issue_report(
     session.add(query)
     session.flush()
 
-    # Who furnished what: names of the furnishers.
-    furnisher_ids = {item.record.furnisher_id for item in credit_file.items}
+    # Who furnished what: names of the furnishers. The requesting institution comes in the
+    # same query: the session's identity map holds objects weakly, so the one authorisation
+    # loaded is usually gone by now and would cost a query of its own.
+    institution_ids = {item.record.furnisher_id for item in credit_file.items}
+    if principal.institution_id is not None:
+        institution_ids.add(principal.institution_id)
     furnishers = {
         institution.id: institution
         for institution in session.scalars(
-            select(Institution).where(Institution.id.in_(sorted(furnisher_ids)))
+            select(Institution).where(Institution.id.in_(sorted(institution_ids)))
         )
     }
     statements = statements_as_of(
@@ -856,7 +860,8 @@ def issue_report(
     recent = [entry for entry in history if entry.occurred_at >= since_12]
     view = view_subject(keys, subject, reveal=requester is RequesterKind.SUBJECT or reveal)
     institution = (
-        get_institution(session, principal.institution_id)
+        furnishers.get(principal.institution_id)
+        or get_institution(session, principal.institution_id)
         if principal.institution_id is not None
         else None
     )
