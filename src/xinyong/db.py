@@ -7,6 +7,7 @@ request, a CLI command, a batch runner) owns the transaction.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -110,7 +111,40 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _WriterTurn:
+    """Whose turn it is to write to an SQLite database, among this process's threads.
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps
+    in growing steps (up to 100 ms) and lets a newcomer overtake a waiter. Queueing on a
+    lock in the process first hands the database to the next thread as soon as it is free,
+    which keeps tail latency low under concurrent requests. Other processes still meet the
+    busy timeout. The holder is the DBAPI connection, so a turn is given back however its
+    transaction ends: commit, rollback, or the pool resetting the connection.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._holder: int | None = None
+        self._timeout = timeout
+
+    def take(self, dbapi_connection: Any) -> None:
+        # On timeout, go on without the turn: SQLite's busy timeout then decides, as it
+        # would without this queue (e.g. one thread holding two connections).
+        if self._lock.acquire(timeout=self._timeout):
+            self._holder = id(dbapi_connection)
+
+    def give_back(self, dbapi_connection: Any) -> None:
+        if self._holder is not None and self._holder == id(dbapi_connection):
+            self._holder = None
+            self._lock.release()
+
+
+_BUSY_TIMEOUT_MS = 30_000
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    turn = _WriterTurn(_BUSY_TIMEOUT_MS / 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so
@@ -120,14 +154,36 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout
         # instead of deadlocking when both upgrade a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection = connection.connection.dbapi_connection
+        turn.take(dbapi_connection)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turn.give_back(dbapi_connection)
+            raise
+
+    def _end(connection: Any) -> None:
+        # Fired just before the COMMIT or ROLLBACK itself: a thread woken now finds the
+        # database free after at most SQLite's first 1 ms busy wait.
+        turn.give_back(connection.connection.dbapi_connection)
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
+
+    def _returned(dbapi_connection: Any, *_args: Any) -> None:
+        turn.give_back(dbapi_connection)
+
+    event.listen(engine.pool, "reset", _returned)
+    event.listen(engine.pool, "checkin", _returned)
+    event.listen(engine.pool, "invalidate", _returned)
+    event.listen(engine.pool, "close", _returned)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
