@@ -421,3 +421,19 @@ def test_cli(tmp_path: Path) -> None:
         result = runner.invoke(app, ["--out", str(tmp_path / "other"), *bad])
         assert result.exit_code == 2, bad
         assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.slow
+def test_large_populations_give_every_organisation_its_own_name(tmp_path: Path) -> None:
+    # Some kinds of organisation have few possible names; beyond a few thousand
+    # organisations the repeats are numbered instead of failing.
+    manifest = generate_population(1, 6_000, 11, tmp_path, corrections=False)
+    names: dict[str, str] = {}
+    for spec in manifest.files:
+        with (tmp_path / spec.path).open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                if row["subject_id_type"] == "uscc" and row.get("subject_name"):
+                    names.setdefault(row["subject_identifier"], row["subject_name"])
+    assert len(names) > 5_000
+    assert len(set(names.values())) == len(names)

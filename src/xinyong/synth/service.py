@@ -34,6 +34,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import count
 from pathlib import Path
 from typing import IO, Any, ClassVar, Final, Literal, cast, get_args
 
@@ -898,7 +899,14 @@ class _Synthesizer:
             if zh not in self.used_org_names:
                 self.used_org_names.add(zh)
                 return zh, en
-        raise RuntimeError("could not find a unique organisation name")  # pragma: no cover
+        # Some kinds have few names (a province's foundations, a city's hospitals): large
+        # populations number the repeats, as registries distinguish same-named bodies.
+        for serial in count(2):
+            numbered_zh, numbered_en = f"{zh}（{serial}）", f"{en} ({serial})"
+            if numbered_zh not in self.used_org_names:
+                self.used_org_names.add(numbered_zh)
+                return numbered_zh, numbered_en
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _company_name(self, region: str, region_name: str, org_type: str) -> tuple[str, str]:
         city, county = _city_short(region_name), _county(region_name)
