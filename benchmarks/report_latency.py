@@ -95,13 +95,9 @@ TARGET_P99_MS = 50.0
 # --- data -------------------------------------------------------------------------------------
 
 
-# The generator runs out of unique organisation names at about 3,500 enterprises.
-MAX_ENTERPRISES = 3_000
-
-
 def split_subjects(subjects: int) -> tuple[int, int]:
-    """Persons and enterprises: one enterprise to nine persons, at most MAX_ENTERPRISES."""
-    enterprises = min(max(subjects // 10, 1), MAX_ENTERPRISES)
+    """Persons and enterprises: one enterprise to nine persons."""
+    enterprises = max(subjects // 10, 1)
     return subjects - enterprises, enterprises
 
 
