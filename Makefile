@@ -39,6 +39,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/report_latency.py
+	$(BIN)/python benchmarks/model_quality.py
 
 # Re-pin every dependency (core and dev) with hashes.
 lock: $(STAMP)
