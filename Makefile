@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/report_latency.py
 	$(BIN)/python benchmarks/model_quality.py
+	$(BIN)/python benchmarks/batch_scoring.py
 
 # Re-pin every dependency (core and dev) with hashes.
 lock: $(STAMP)
