@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import importlib.util
 import io
 import json
 import re
@@ -34,6 +33,7 @@ from markupsafe import Markup
 from xinyong.catalog.schemas import GRID_LENGTH, FieldSpec, FieldType, RecordType
 from xinyong.catalog.service import UnknownRecordTypeError, get_catalog
 from xinyong.errors import ConfigurationError, XinyongError
+from xinyong.fonts import DEFAULT_FONT_FILE_NAME, default_cjk_font
 from xinyong.reports import i18n
 from xinyong.reports.i18n import text
 from xinyong.reports.profiles import JurisdictionProfile, get_profile
@@ -60,7 +60,6 @@ __all__ = [
 # The family name the PDF declares with @font-face; the PDF's font names contain it.
 PDF_FONT_FAMILY: Final = "Xinyong Report CJK"
 # Noto Sans CJK SC (SIL Open Font Licence), shipped by the mplfonts package.
-DEFAULT_FONT_FILE_NAME: Final = "NotoSansCJKsc-Regular.otf"
 # A character a font must have to print Chinese text ("信").
 _CJK_PROBE: Final = 0x4FE1
 
@@ -116,20 +115,9 @@ def render_pdf(report: CreditReport, *, font_file: Path | None = None) -> bytes:
     return pdf
 
 
-@functools.cache
 def default_font_file() -> Path | None:
-    """Noto Sans CJK SC from the installed ``mplfonts`` package, or ``None``.
-
-    The package is found, not imported: importing it imports matplotlib.
-    """
-    spec = importlib.util.find_spec("mplfonts")
-    if spec is None or spec.submodule_search_locations is None:
-        return None
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / "fonts" / DEFAULT_FONT_FILE_NAME
-        if candidate.is_file():
-            return candidate
-    return None
+    """Noto Sans CJK SC from the installed ``mplfonts`` package, or ``None``."""
+    return default_cjk_font()
 
 
 def verification_path(report_id: str) -> str:
