@@ -20,7 +20,7 @@ from xinyong.accounts.schemas import (
     SubjectAccountView,
 )
 from xinyong.api.deps import AppSettings, DbSession, Keys, Operator, StaffReader, Subject
-from xinyong.identity.service import find_subject, subject_ref
+from xinyong.identity.service import locate_subject
 
 router = APIRouter(prefix="/v1")
 
@@ -43,13 +43,13 @@ def enrol(
     keys: Keys,
     principal: Operator,
 ) -> IssuedEnrolment:
-    if body.subject_id is not None:
-        subject_id = body.subject_id
-    else:
-        assert body.identifier_type is not None
-        assert body.identifier is not None
-        ref = subject_ref(keys, body.identifier_type, body.identifier)
-        subject_id = find_subject(session, ref).id
+    subject_id = locate_subject(
+        session,
+        keys,
+        subject_id=body.subject_id,
+        id_type=body.identifier_type,
+        identifier=body.identifier,
+    ).id
     _no_store(response)
     return service.enrol_subject(session, principal, subject_id, reason=body.reason)
 

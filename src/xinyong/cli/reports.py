@@ -13,7 +13,6 @@ import typer
 from xinyong.cli.context import platform
 from xinyong.db import transaction
 from xinyong.errors import XinyongError
-from xinyong.identity.service import get_subject
 from xinyong.institutions.schemas import LOCAL_OPERATOR
 from xinyong.reports import service
 from xinyong.reports.profiles import get_profile
@@ -82,12 +81,7 @@ def report(
     p = platform()
     profile = get_profile(p.settings.profile)
     with transaction(p.factory) as session:
-        selector = _selector(subject)
-        found = (
-            get_subject(session, selector.subject_id)
-            if selector.subject_id is not None
-            else service.resolve_selector(session, p.keys, selector)
-        )
+        found = service.resolve_selector(session, p.keys, _selector(subject))
         result = service.request_report(
             session,
             p.factory,

@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from xinyong.db import allocate_ids, bulk_insert, bytes_in, in_batches, utcnow
-from xinyong.errors import NotFoundError
+from xinyong.errors import NotFoundError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
     IdentifierType,
+    InvalidIdentifierError,
     SubjectKind,
     mask_identifier,
     subject_kind_for,
@@ -131,6 +132,44 @@ def find_subject(session: Session, ref: SubjectRef) -> Subject:
     if subject is None:
         raise SubjectNotFoundError("no subject with this identifier")
     return subject
+
+
+class InvalidSubjectSelectorError(XinyongError):
+    code = "invalid_subject_selector"
+    title = "Say which subject"
+
+
+def guess_identifier_type(identifier: str) -> IdentifierType:
+    """Resident ID or Unified Social Credit Code, whichever the value validates as."""
+    for id_type in (IdentifierType.RESIDENT_ID, IdentifierType.USCC):
+        try:
+            validate_identifier(id_type, identifier)
+        except InvalidIdentifierError:
+            continue
+        return id_type
+    raise InvalidIdentifierError(
+        "the identifier is neither a valid Resident ID nor a valid Unified Social Credit Code",
+        reason="unrecognised",
+    )
+
+
+def locate_subject(
+    session: Session,
+    keys: KeyRing,
+    *,
+    subject_id: int | None = None,
+    id_type: IdentifierType | None = None,
+    identifier: str | None = None,
+) -> Subject:
+    """The subject a request names: by platform id, or by identifier (type guessed if absent)."""
+    if subject_id is not None:
+        if identifier is not None:
+            raise InvalidSubjectSelectorError("give either subject_id or an identifier, not both")
+        return get_subject(session, subject_id)
+    if not identifier:
+        raise InvalidSubjectSelectorError("give subject_id, or identifier_type and identifier")
+    id_type = id_type or guess_identifier_type(identifier)
+    return find_subject(session, subject_ref(keys, id_type, identifier))
 
 
 def get_subject(session: Session, subject_id: int) -> Subject:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import secrets
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -38,16 +38,11 @@ from xinyong.db import transaction, utcnow
 from xinyong.errors import NotFoundError, PermissionDeniedError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
-    IdentifierType,
-    InvalidIdentifierError,
     mask_identifier,
-    validate_identifier,
 )
 from xinyong.identity.models import Subject
 from xinyong.identity.service import (
-    find_subject,
-    get_subject,
-    subject_ref,
+    locate_subject,
     view_subject,
 )
 from xinyong.institutions.models import Institution
@@ -98,11 +93,6 @@ QUERY_HISTORY_MONTHS = 24
 
 
 # --- errors -----------------------------------------------------------------------------------
-
-
-class InvalidSubjectSelectorError(XinyongError):
-    code = "invalid_subject_selector"
-    title = "Say which subject"
 
 
 class ReferenceRequiredError(XinyongError):
@@ -165,27 +155,12 @@ class ReportNotFoundError(NotFoundError):
 
 def resolve_selector(session: Session, keys: KeyRing, selector: SubjectSelector) -> Subject:
     """The subject a request names, by platform id or by identifier."""
-    if selector.subject_id is not None:
-        if selector.identifier is not None:
-            raise InvalidSubjectSelectorError("give either subject_id or an identifier, not both")
-        return get_subject(session, selector.subject_id)
-    if not selector.identifier:
-        raise InvalidSubjectSelectorError("give subject_id, or identifier_type and identifier")
-    id_type = selector.identifier_type or guess_identifier_type(selector.identifier)
-    return find_subject(session, subject_ref(keys, id_type, selector.identifier))
-
-
-def guess_identifier_type(identifier: str) -> IdentifierType:
-    """Resident ID or Unified Social Credit Code, whichever the value validates as."""
-    for id_type in (IdentifierType.RESIDENT_ID, IdentifierType.USCC):
-        try:
-            validate_identifier(id_type, identifier)
-        except InvalidIdentifierError:
-            continue
-        return id_type
-    raise InvalidIdentifierError(
-        "the identifier is neither a valid Resident ID nor a valid Unified Social Credit Code",
-        reason="unrecognised",
+    return locate_subject(
+        session,
+        keys,
+        subject_id=selector.subject_id,
+        id_type=selector.identifier_type,
+        identifier=selector.identifier,
     )
 
 
@@ -745,12 +720,12 @@ def issue_report(
     channel: Channel,
     lang: Lang = Lang.ZH_CN,
     reveal: bool = False,
-    now: Callable[[], datetime] = utcnow,
 ) -> IssuedReportResult:
-    """Build the report, and record the query and the issued report in one transaction."""
-    if reveal and principal.role is not Role.OPERATOR:
-        raise RevealNotPermittedError("only operators may see identifiers unmasked")
-    generated_at = now()
+    """Build the report, and record the query and the issued report in one transaction.
+
+    The query must have been authorised (:func:`request_report` does both).
+    """
+    generated_at = utcnow()
     as_of = authorization.as_of
     catalog = get_catalog()
     public_only = authorization.coverage is Coverage.PUBLIC_ONLY

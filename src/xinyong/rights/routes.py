@@ -31,8 +31,7 @@ def create_statement(
     statement = service.add_statement(
         session, keys, principal.subject_id, body.record_id, body.text, made_by="subject"
     )
-    found = service.list_statements(session, keys, principal.subject_id)
-    return _view(next(s for s in found if s.id == statement.id))
+    return _view(service.view_statement(session, keys, statement))
 
 
 @router.delete("/{statement_id}", summary="Withdraw a statement (earlier reports keep it)")
@@ -40,6 +39,5 @@ def withdraw_statement(
     statement_id: int, session: DbSession, keys: Keys, principal: Subject
 ) -> StatementView:
     assert principal.subject_id is not None
-    service.withdraw_statement(session, principal.subject_id, statement_id)
-    found = service.list_statements(session, keys, principal.subject_id)
-    return _view(next(s for s in found if s.id == statement_id))
+    statement = service.withdraw_statement(session, principal.subject_id, statement_id)
+    return _view(service.view_statement(session, keys, statement))

@@ -93,6 +93,13 @@ def _text(keys: KeyRing, statement: SubjectStatement, record_type: str) -> State
     )
 
 
+def view_statement(session: Session, keys: KeyRing, statement: SubjectStatement) -> StatementText:
+    """One statement as the subject sees it."""
+    record = session.get(CreditRecord, statement.record_id)
+    assert record is not None  # a statement's record is never deleted (a foreign key)
+    return _text(keys, statement, record.record_type)
+
+
 def list_statements(session: Session, keys: KeyRing, subject_id: int) -> list[StatementText]:
     """All of a subject's statements, withdrawn ones included, newest first."""
     rows = session.execute(
