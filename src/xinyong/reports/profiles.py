@@ -61,6 +61,10 @@ class PurposeRule(_Strict):
     # current credit account of the subject.
     exemption: Literal["existing_customer"] | None = None
     requires_reference: bool = False
+    # A served query for this purpose is a hard inquiry: the subject applied for credit or a
+    # guarantee. Scores count hard inquiries; the subject's own and account-review queries
+    # are soft and never lower a score.
+    hard_inquiry: bool = False
     evidence_kinds: tuple[EvidenceKind, ...] = tuple(EvidenceKind)
     legal_basis: str
 
@@ -134,6 +138,10 @@ class JurisdictionProfile(_Strict):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.profile.timezone)
+
+    @property
+    def hard_inquiry_purposes(self) -> tuple[str, ...]:
+        return tuple(purpose.code for purpose in self.purposes if purpose.hard_inquiry)
 
     def purpose(self, code: str) -> PurposeRule | None:
         for purpose in self.purposes:
