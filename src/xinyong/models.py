@@ -9,6 +9,7 @@ from xinyong.institutions.models import ApiKey, Institution
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.reports.models import Consent, IssuedReport, QueryRecord
 from xinyong.rights.models import SubjectStatement
+from xinyong.scoring.models import ModelEvent, ScoringModel, SubjectScore
 
 __all__ = [
     "AccessEvent",
@@ -22,10 +23,13 @@ __all__ = [
     "IngestionBatch",
     "Institution",
     "IssuedReport",
+    "ModelEvent",
     "QueryRecord",
     "RecordVersion",
+    "ScoringModel",
     "Subject",
     "SubjectAccount",
+    "SubjectScore",
     "SubjectSession",
     "SubjectStatement",
 ]

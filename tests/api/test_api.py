@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -11,7 +12,6 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
 from support import auth
 from xinyong.api.deps import get_principal
 from xinyong.api.problems import PROBLEM_JSON
@@ -22,6 +22,11 @@ from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import Role
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
+
+# The root conftest's fixture types, spelled here: with tests/scoring on the command line too,
+# `conftest` would be tests/scoring/conftest.py.
+MakeInstitution = Callable[..., Institution]
+MakeKey = Callable[..., str]
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -262,6 +267,10 @@ WRONG_ROLE_CASES = [
     (Role.QUERIER, "POST", "/v1/subjects/lookup"),
     (Role.FURNISHER, "GET", "/v1/subjects/1"),
     (Role.QUERIER, "GET", "/v1/subjects/1/records"),
+    (Role.FURNISHER, "GET", "/v1/models"),
+    (Role.QUERIER, "GET", "/v1/models/1"),
+    (Role.AUDITOR, "POST", "/v1/models"),
+    (Role.AUDITOR, "POST", "/v1/models/1/promote"),
 ]
 
 

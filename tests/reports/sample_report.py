@@ -29,9 +29,11 @@ from xinyong.reports.schemas import (
     QuerySummary,
     RecordTypeCount,
     ReportItem,
+    ReportScore,
     ReportSubject,
     Requester,
     RequesterKind,
+    ScoreReason,
     StatementAnnotation,
     Summary,
 )
@@ -289,6 +291,32 @@ def person_report(lang: Lang = Lang.ZH_CN) -> CreditReport:
             ],
         ),
         query_records=_queries(),
+        score=ReportScore(
+            score_id=41,
+            model_name="person-scorecard",
+            model_version=3,
+            outcome="scored",
+            score=612.0,
+            reasons=[
+                ScoreReason(
+                    code="R_MONTHS_OVERDUE_24M",
+                    characteristic="months_overdue_24m",
+                    points_lost=38.0,
+                ),
+                ScoreReason(
+                    code="R_CREDIT_UTILISATION",
+                    characteristic="credit_utilisation",
+                    points_lost=21.0,
+                ),
+                ScoreReason(code="R_JUDGMENTS", characteristic="judgments", points_lost=12.0),
+                ScoreReason(
+                    code="R_OPEN_ACCOUNTS", characteristic="open_accounts", points_lost=5.0
+                ),
+                ScoreReason(
+                    code="R_HARD_INQUIRIES_6M", characteristic="hard_inquiries_6m", points_lost=3.0
+                ),
+            ],
+        ),
         digest=Digest(value="0" * 64),
     )
     return with_digest(report)
@@ -326,6 +354,7 @@ def empty_person_report(lang: Lang = Lang.ZH_CN) -> CreditReport:
                 "public_records": PublicRecords(),
                 "annotations": Annotations(),
                 "query_records": [],
+                "score": None,
             }
         )
     )

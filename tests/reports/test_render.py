@@ -32,6 +32,7 @@ from xinyong.reports.schemas import Coverage, ItemStatement, Lang
 PERSON_SECTIONS_ZH = [
     "身份信息",
     "信息概要",
+    "信用评分",
     "信贷交易信息明细",
     "公共信息明细",
     "本人声明及异议标注",
@@ -40,6 +41,7 @@ PERSON_SECTIONS_ZH = [
 PERSON_SECTIONS_EN = [
     "Identity",
     "Summary",
+    "Credit score",
     "Credit accounts",
     "Public records",
     "Statements and disputes",
@@ -48,6 +50,7 @@ PERSON_SECTIONS_EN = [
 ENTERPRISE_SECTIONS_ZH = [
     "身份标识",
     "信息概要",
+    "信用评分",
     "纳税信用等级",
     "行政许可",
     "行政处罚",
@@ -285,7 +288,8 @@ def test_pdf_of_an_empty_english_report() -> None:
     pdf = render_pdf(empty_person_report(Lang.EN))
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)
-    assert "3. Credit accounts No records" in text
+    assert "3. Credit score No score in this report" in text
+    assert "4. Credit accounts No records" in text
     assert re.search(r"Page 1 of \d+", text)
     # Chinese names print in the CJK font in English reports too.
     assert SUBJECT_NAME in text
@@ -298,7 +302,8 @@ def test_pdf_prints_chinese_in_the_cjk_font(person_pdf_zh: bytes) -> None:
     assert person_pdf_zh.startswith(b"%PDF-")
     text = pdf_text(person_pdf_zh)
     assert SUBJECT_NAME in text
-    assert "三、信贷交易信息明细" in text
+    assert "三、信用评分" in text
+    assert "四、信贷交易信息明细" in text
     assert STATEMENT_TEXT in text
     assert re.search(r"第 ?1 ?页 ?/ ?共 ?\d+ ?页", text)
     assert_set_in_the_report_font(person_pdf_zh)
@@ -329,3 +334,40 @@ def test_a_file_that_is_not_a_font_is_refused(tmp_path: Path) -> None:
     not_a_font.write_bytes(b"this is not a font")
     with pytest.raises(ReportFontMissingError, match="XINYONG_REPORT_FONT_FILE"):
         render_pdf(person_report(), font_file=not_a_font)
+
+
+def test_the_score_section_shows_the_score_and_its_key_factors(
+    person_zh: str, person_en: str
+) -> None:
+    zh = section(person_zh, "score")
+    assert ">评分</th><td>612</td>" in zh
+    assert "person-scorecard v3" in zh
+    assert "R_MONTHS_OVERDUE_24M" in zh
+    assert "近24个月逾期月数" in zh
+    assert "近6个月硬查询次数过多" in zh  # inquiries as the fifth factor
+    en = section(person_en, "score")
+    assert "Months delinquent in the last 24 months" in en
+    assert ">Points lost</th>" in en
+
+
+def test_a_report_without_a_score_says_why_there_is_none() -> None:
+    report = person_report().model_copy(update={"score": None})
+    html = render_html(report)
+    assert "本报告不含评分" in section(html, "score")
+
+
+def test_an_unscorable_subject_gets_the_reason_not_a_number() -> None:
+    report = person_report()
+    assert report.score is not None
+    unscorable = report.score.model_copy(
+        update={
+            "outcome": "unscorable",
+            "score": None,
+            "reasons": [],
+            "unscorable_code": "U_INSUFFICIENT_HISTORY",
+        }
+    )
+    html = render_html(
+        report.model_copy(update={"score": unscorable}),
+    )
+    assert "无法评分：信用历史不足" in section(html, "score")

@@ -22,6 +22,8 @@ from xinyong.institutions.routes import router as institutions_router
 from xinyong.records.routes import router as records_router
 from xinyong.reports.routes import router as reports_router
 from xinyong.rights.routes import router as rights_router
+from xinyong.scoring.routes import router as models_router
+from xinyong.scoring.routes import scores_router
 
 DESCRIPTION = """
 Xinyong (信用) is an open-source credit information platform.
@@ -66,6 +68,8 @@ def create_app(
         accounts_router,
         reports_router,
         rights_router,
+        models_router,
+        scores_router,
     ):
         app.include_router(router)
     return app

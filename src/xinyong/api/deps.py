@@ -15,6 +15,7 @@ from xinyong.errors import AuthenticationError, PermissionDeniedError
 from xinyong.identity.crypto import KeyRing
 from xinyong.institutions.schemas import Principal, Role
 from xinyong.institutions.service import authenticate
+from xinyong.reports.profiles import JurisdictionProfile, get_profile
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -63,6 +64,14 @@ DbSession = Annotated[Session, Depends(get_session)]
 Keys = Annotated[KeyRing, Depends(get_keys)]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 SessionFactory = Annotated[sessionmaker[Session], Depends(get_factory)]
+
+
+async def current_profile(settings: AppSettings) -> JurisdictionProfile:
+    """The jurisdiction profile the platform runs under (``XINYONG_PROFILE``)."""
+    return get_profile(settings.profile)
+
+
+Profile = Annotated[JurisdictionProfile, Depends(current_profile)]
 
 
 def get_principal(

@@ -16,6 +16,7 @@ class AccessAction(StrEnum):
     RECORD_HISTORY_READ = "record.history.read"
     IDENTIFIER_REVEALED = "subject.identifier.revealed"
     REPORT_READ = "report.read"
+    SCORE_HISTORY_READ = "subject.scores.read"
 
 
 class StaffAction(StrEnum):
@@ -29,6 +30,11 @@ class StaffAction(StrEnum):
     CONSENT_REVOKE = "consent.revoke"
     REPORT_ISSUE = "report.issue"
     IDENTIFIER_REVEAL = "subject.identifier.reveal"
+    MODEL_REGISTER = "model.register"
+    MODEL_VALIDATE = "model.validate"
+    MODEL_APPROVE = "model.approve"
+    MODEL_PROMOTE = "model.promote"
+    MODEL_RETIRE = "model.retire"
 
 
 class AccessEventView(BaseModel):

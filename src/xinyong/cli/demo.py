@@ -32,6 +32,7 @@ from xinyong.reports.consent import record_consent
 from xinyong.reports.models import Consent
 from xinyong.reports.profiles import EvidenceKind, get_profile
 from xinyong.reports.schemas import ConsentCreate, ConsentScope, SubjectSelector
+from xinyong.scoring.training import train_champions
 from xinyong.synth.service import SynthManifest, generate_population, read_manifest
 
 DEMO_LENDER = InstitutionCreate(
@@ -148,6 +149,16 @@ def demo(
             )
             rejected += result.rows.rejected
 
+    with console.status("training scorecards on the synthetic outcome labels…"):
+        champions = train_champions(
+            p.factory,
+            p.keys,
+            get_profile(p.settings.profile),
+            root / manifest.labels_path,
+            principal=LOCAL_OPERATOR,
+            reason="demo: trained on the synthetic population's outcome labels",
+        )
+
     with transaction(p.factory) as session:
         keys: list[IssuedApiKey] = [
             service.issue_api_key(session, Role.OPERATOR, None, "demo operator"),
@@ -222,6 +233,21 @@ def demo(
         f"Subject portal: subject {DEMO_SUBJECT_ID} (synthetic identifier {demo_identifier}) "
         f"can enrol with the one-time code {enrolment.enrolment_code} at "
         f"POST {url}/v1/portal/enrolment (see docs/subject-accounts.md).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print("\n[bold]Scores[/bold] (champion models; see docs/scoring.md):")
+    for outcome in champions:
+        auc = "" if outcome.auc is None else f", validation AUC {outcome.auc:.3f}"
+        which = f"model {outcome.model_id} ({outcome.name} v{outcome.version})"
+        console.print(
+            f"  {outcome.segment}: {which if outcome.model_id else 'none'} — {outcome.note}{auc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"  xinyong score {DEMO_SUBJECT_ID} --purpose subject_request;  "
+        "xinyong score --all --out scores.parquet",
         highlight=False,
         soft_wrap=True,
     )

@@ -74,6 +74,7 @@ def serve(
 
 def _register() -> None:
     from xinyong.cli import accounts, demo, ingest, institutions, records, reports, subjects
+    from xinyong.scoring.cli import model_app, score
     from xinyong.synth.cli import synth
 
     app.command("demo")(demo.demo)
@@ -84,6 +85,8 @@ def _register() -> None:
     app.add_typer(subjects.app, name="subjects")
     app.add_typer(records.app, name="records")
     app.command("report")(reports.report)
+    app.add_typer(model_app, name="model")
+    app.command("score")(score)
 
 
 _register()

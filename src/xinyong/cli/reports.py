@@ -29,7 +29,7 @@ class LangOption(StrEnum):
     EN = "en"
 
 
-def _selector(subject: str) -> SubjectSelector:
+def subject_selector(subject: str) -> SubjectSelector:
     text = subject.strip()
     # Identifiers are 18 characters; a shorter number is the platform's subject id.
     if text.isdigit() and len(text) < 18:
@@ -81,7 +81,7 @@ def report(
     p = platform()
     profile = get_profile(p.settings.profile)
     with transaction(p.factory) as session:
-        found = service.resolve_selector(session, p.keys, _selector(subject))
+        found = service.resolve_selector(session, p.keys, subject_selector(subject))
         result = service.request_report(
             session,
             p.factory,

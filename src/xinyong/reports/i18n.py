@@ -1,6 +1,6 @@
 """Words of the HTML and PDF credit reports, in Chinese (zh-CN) and English.
 
-The report JSON carries codes only (schema 1.0); its renderings turn them into words. Field
+The report JSON carries codes only (schema 1.1); its renderings turn them into words. Field
 labels come from the catalog (``label_zh``/``label_en``) and purpose names from the
 jurisdiction profile; everything else a reader sees is here. Each entry is a pair
 ``(zh-CN, en)`` so that a missing translation cannot be written down by accident.
@@ -57,6 +57,27 @@ TEXT: Final[Mapping[str, Label]] = {
     "section.judgments": ("诉讼及执行信息", "Judgments and enforcement"),
     "section.lists": ("名单信息", "List entries"),
     "section.other_public_records": ("其他公共信息", "Other public records"),
+    "section.score": ("信用评分", "Credit score"),
+    "score.none": (
+        "本报告不含评分（尚无适用的评分模型，或查询授权不含评分）。",
+        "No score in this report (no scoring model applies yet, or the consent does not "
+        "cover scores).",
+    ),
+    "score.value": ("评分", "Score"),
+    "score.model": ("评分模型", "Scoring model"),
+    "score.reasons": ("主要影响因素", "Key factors"),
+    "score.code": ("因素代码", "Code"),
+    "score.reason": ("说明", "Factor"),
+    "score.points_lost": ("失分", "Points lost"),
+    "score.U_NO_DATA": ("无法评分：无可用于评分的信用信息", "Unscorable: no credit information"),
+    "score.U_REQUIRED_MISSING": (
+        "无法评分：缺少评分必需的信息",
+        "Unscorable: information required for scoring is missing",
+    ),
+    "score.U_INSUFFICIENT_HISTORY": (
+        "无法评分：信用历史不足",
+        "Unscorable: not enough credit history",
+    ),
     "section.annotations": ("本人声明及异议标注", "Statements and disputes"),
     "section.query_records": ("查询记录", "Query records"),
     # groups of public records (keys of PUBLIC_RECORD_SECTIONS values)

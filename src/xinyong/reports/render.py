@@ -1,4 +1,4 @@
-"""HTML and PDF renderings of a credit report (schema 1.0), in Chinese or English.
+"""HTML and PDF renderings of a credit report (schema 1.1), in Chinese or English.
 
 Both come from one Jinja2 template, ``templates/report.html.j2``. The HTML is a complete,
 printable document; the PDF is the same document laid out by WeasyPrint on A4, with the
@@ -591,6 +591,7 @@ class _ViewBuilder:
         return [
             ("identity", (self._identity(),), self.t("value.no_records")),
             ("summary", self._summary(), self.t("value.no_records")),
+            ("score", self._score(), self.t("score.none")),
             self._accounts_section(),
             self._groups_section("public_records", _GROUPS),
             ("annotations", self._annotations(), self.t("value.no_records")),
@@ -603,6 +604,7 @@ class _ViewBuilder:
         sections: list[tuple[str, tuple[_Block, ...], str]] = [
             ("registration", (self._identity(),), self.t("value.no_records")),
             ("summary", self._summary(), self.t("value.no_records")),
+            ("score", self._score(), self.t("score.none")),
         ]
         sections.extend(
             self._groups_section(key, groups) for key, groups in _ENTERPRISE_OWN_SECTIONS
@@ -660,6 +662,39 @@ class _ViewBuilder:
             _Pair(self.t("subject.subject_id"), str(subject.subject_id)),
         ]
         return _PairsBlock(None, tuple(pairs))
+
+    def _score(self) -> tuple[_Block, ...]:
+        from xinyong.scoring.reasons import reason_text
+
+        score = self.report.score
+        if score is None:
+            return ()
+        if score.outcome == "scored" and score.score is not None:
+            value = f"{score.score:.0f}"
+        else:
+            value = self.t(f"score.{score.unscorable_code or 'U_NO_DATA'}")
+        pairs = (
+            _Pair(self.t("score.value"), value),
+            _Pair(self.t("score.model"), f"{score.model_name} v{score.model_version}"),
+        )
+        rows = tuple(
+            (
+                _Cell(reason.code),
+                _Cell(i18n.pick(_as_label(reason_text(reason.characteristic)), self.lang)),
+                _Cell(f"{reason.points_lost:g}"),
+            )
+            for reason in score.reasons
+        )
+        return (
+            _PairsBlock(None, pairs),
+            _TableBlock(
+                self.t("score.reasons"),
+                (self.t("score.code"), self.t("score.reason"), self.t("score.points_lost")),
+                rows,
+                self.t("value.none"),
+                (30, 52, 18),
+            ),
+        )
 
     def _summary(self) -> tuple[_Block, ...]:
         summary = self.report.summary
@@ -911,6 +946,10 @@ class _ViewBuilder:
             self.t("value.no_records"),
             (26, 34, 26, 14),
         )
+
+
+def _as_label(text: Any) -> tuple[str, str]:
+    return (text.zh, text.en)
 
 
 def _rows(pairs: Sequence[_Pair]) -> tuple[tuple[_Pair, ...], ...]:

@@ -13,6 +13,7 @@ from xinyong.api.deps import (
     AppSettings,
     DbSession,
     Keys,
+    Profile,
     SessionFactory,
     Subject,
     require_roles,
@@ -23,7 +24,6 @@ from xinyong.institutions.schemas import Principal, Role
 from xinyong.reports import consent as consents
 from xinyong.reports import service
 from xinyong.reports.jsonschema import report_json_schema
-from xinyong.reports.profiles import JurisdictionProfile, get_profile
 from xinyong.reports.render import render_html, render_pdf
 from xinyong.reports.schemas import (
     Channel,
@@ -52,15 +52,9 @@ QueryRecordReader = Annotated[
 ]
 
 
-async def current_profile(settings: AppSettings) -> JurisdictionProfile:
-    return get_profile(settings.profile)
-
-
-Profile = Annotated[JurisdictionProfile, Depends(current_profile)]
-
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The report as JSON (schema 1.0), HTML or PDF, as `format` asks.",
+        "description": "The report as JSON (schema 1.1), HTML or PDF, as `format` asks.",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/CreditReport"}},
             "text/html": {},
@@ -142,7 +136,7 @@ def create_report(
 
 @router.get(
     "/v1/reports/schema",
-    summary="The JSON Schema of the credit report (version 1.0)",
+    summary="The JSON Schema of the credit report (version 1.1)",
 )
 def read_report_schema(_: AnyPrincipal) -> dict[str, Any]:
     return report_json_schema()

@@ -1,7 +1,7 @@
-"""Pydantic I/O of the reports domain: the credit report (schema 1.0), consents, queries.
+"""Pydantic I/O of the reports domain: the credit report (schema 1.1), consents, queries.
 
 The credit report JSON is a published, versioned format: ``CreditReport.model_json_schema()``
-is served at ``/v1/reports/schema`` and kept in ``docs/schemas/credit-report-1.0.json``.
+is served at ``/v1/reports/schema`` and kept in ``docs/schemas/credit-report-1.1.json``.
 Its content is language-neutral (codes, ISO dates, decimal strings); ``lang`` only chooses
 the labels of the HTML and PDF renderings.
 """
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xinyong.identity.identifiers import IdentifierType, SubjectKind
 from xinyong.reports.profiles import EvidenceKind
 
-REPORT_SCHEMA_VERSION = "1.0"
-REPORT_SCHEMA_ID = "urn:xinyong:schema:credit-report:1.0"
+REPORT_SCHEMA_VERSION = "1.1"
+REPORT_SCHEMA_ID = "urn:xinyong:schema:credit-report:1.1"
 
 
 class Lang(StrEnum):
@@ -228,15 +228,35 @@ class Digest(_Out):
     )
 
 
+class ScoreReason(_Out):
+    code: str = Field(description="Stable reason code, e.g. R_MONTHS_OVERDUE_24M.")
+    characteristic: str
+    points_lost: float = Field(description="Points below the most the characteristic gives.")
+
+
+class ReportScore(_Out):
+    """The champion model's score of the subject as of the report's date, or why none."""
+
+    score_id: int = Field(description="The entry in the subject's score history.")
+    model_name: str
+    model_version: int
+    outcome: Literal["scored", "unscorable"]
+    score: float | None
+    reasons: list[ScoreReason] = Field(
+        description="Key factors: up to 4, plus inquiries as a 5th when they cost points."
+    )
+    unscorable_code: str | None = None
+
+
 class CreditReport(_Out):
-    """A credit report, schema version 1.0."""
+    """A credit report, schema version 1.1 (1.0 plus the score)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"$id": REPORT_SCHEMA_ID, "title": "Xinyong credit report 1.0"},
+        json_schema_extra={"$id": REPORT_SCHEMA_ID, "title": "Xinyong credit report 1.1"},
     )
 
-    schema_version: Literal["1.0"] = "1.0"
+    schema_version: Literal["1.1"] = "1.1"
     report_id: str
     generated_at: datetime
     as_of: date
@@ -251,6 +271,11 @@ class CreditReport(_Out):
     public_records: PublicRecords
     annotations: Annotations
     query_records: list[QueryEntry]
+    score: ReportScore | None = Field(
+        default=None,
+        description="Absent when no champion model scores the subject's kind, or when the "
+        "consent covers reports only.",
+    )
     digest: Digest
 
 

@@ -77,10 +77,12 @@ from xinyong.reports.schemas import (
     QuerySummary,
     RecordTypeCount,
     ReportItem,
+    ReportScore,
     ReportSubject,
     ReportVerification,
     Requester,
     RequesterKind,
+    ScoreReason,
     StatementAnnotation,
     SubjectSelector,
     Summary,
@@ -385,7 +387,7 @@ def authorize_query(
 # --- query records ----------------------------------------------------------------------------
 
 
-def _query_record(
+def new_query_record(
     principal: Principal,
     channel: Channel,
     subject_id: int,
@@ -437,7 +439,7 @@ def record_refusal(
     with transaction(factory) as own:
         consent_id = error.extensions.get("consent_id")
         own.add(
-            _query_record(
+            new_query_record(
                 principal,
                 channel,
                 subject_id,
@@ -708,6 +710,37 @@ def _is_chargeable(
     return (used or 0) >= profile.reports.free_reports_per_year
 
 
+def _report_score(
+    session: Session,
+    keys: KeyRing,
+    profile: JurisdictionProfile,
+    subject: Subject,
+    authorization: Authorization,
+) -> ReportScore | None:
+    # Scoring reads the credit file through the reports domain: imported here, one way.
+    from xinyong.scoring.service import report_score
+
+    view = report_score(session, keys, profile, subject, authorization)
+    if view is None:
+        return None
+    return ReportScore(
+        score_id=view.id,
+        model_name=view.model_name,
+        model_version=view.model_version,
+        outcome=view.outcome.value,
+        score=view.score,
+        reasons=[
+            ScoreReason(
+                code=reason.code,
+                characteristic=reason.characteristic,
+                points_lost=reason.points_lost,
+            )
+            for reason in view.reasons
+        ],
+        unscorable_code=view.unscorable.code if view.unscorable else None,
+    )
+
+
 def issue_report(
     session: Session,
     keys: KeyRing,
@@ -746,7 +779,9 @@ def issue_report(
         and _is_chargeable(session, profile, subject.id, generated_at)
     )
     report_id = _new_report_id(generated_at)
-    query = _query_record(
+    # Scored before the query is recorded: a query never counts against its own score.
+    score = _report_score(session, keys, profile, subject, authorization)
+    query = new_query_record(
         principal,
         channel,
         subject.id,
@@ -912,6 +947,7 @@ def issue_report(
             ]
         ),
         query_records=history,
+        score=score,
         digest=Digest(value="0" * 64),
     )
     report.digest = Digest(value=report_digest(report))

@@ -58,6 +58,19 @@ REASON_TEXTS: dict[str, ReasonText] = {
     ),
     "penalties": ReasonText("行政处罚记录", "Administrative penalties on file"),
     "utility_arrears": ReasonText("公用事业欠费", "Utility arrears"),
+    "worst_overdue_status_6m": ReasonText(
+        "近6个月最严重逾期状态", "Worst delinquency in the last 6 months"
+    ),
+    "penalties_serious": ReasonText("严重行政处罚记录", "Serious administrative penalties on file"),
+    "penalties_general": ReasonText("一般行政处罚记录", "Administrative penalties on file"),
+    "penalties_minor": ReasonText("轻微行政处罚记录", "Minor administrative penalties on file"),
+    "tax_arrears": ReasonText("欠缴税款", "Tax arrears"),
+    "social_insurance_arrears_months": ReasonText("社会保险欠缴", "Social insurance in arrears"),
+    "tax_grade_latest": ReasonText("纳税信用等级较低", "Tax credit grade is low"),
+    "tax_grade_trend": ReasonText("纳税信用等级下降", "Tax credit grade has fallen"),
+    "years_on_file": ReasonText("信用记录时间较短", "Length of time on file is too short"),
+    "licences_revoked": ReasonText("行政许可被吊销", "Administrative licences revoked"),
+    "commendations": ReasonText("表彰记录较少", "Few commendations on file"),
 }
 GENERIC_TEXT = ReasonText("“{characteristic}”对评分不利", "{characteristic} lowered the score")
 
@@ -114,6 +127,17 @@ def reason_codes(
     return [_reason(name, amount, texts) for amount, name in chosen]
 
 
+def reason_text(characteristic: str, texts: Mapping[str, ReasonText] = REASON_TEXTS) -> ReasonText:
+    """The zh-CN and en texts of a characteristic's reason (generic for unknown ones)."""
+    text = texts.get(characteristic)
+    if text is not None:
+        return text
+    return ReasonText(
+        GENERIC_TEXT.zh.format(characteristic=characteristic),
+        GENERIC_TEXT.en.format(characteristic=characteristic),
+    )
+
+
 def _reason(name: str, amount: float, texts: Mapping[str, ReasonText]) -> ReasonCode:
     text = texts.get(name)
     zh, en = (
@@ -136,11 +160,13 @@ class MinimumScoringCriteria:
 
     ``min_characteristics`` is the least number of the model's characteristics that must
     have a value; ``None`` means half of them, rounded up. ``required`` lists
-    characteristics that must always have a value (e.g. months on file).
+    characteristics that must always have a value (e.g. months on file); ``at_least`` gives
+    the least value some must reach (e.g. an account at least 6 months old).
     """
 
     min_characteristics: int | None = None
     required: tuple[str, ...] = ()
+    at_least: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,6 +205,15 @@ def unscorable_reason(
             f"Information required for scoring is missing: {listed}",
             len(present),
         )
+    for name, least in criteria.at_least:
+        value = row.get(name)
+        if isinstance(value, int | float) and not math.isnan(value) and value < least:
+            return Unscorable(
+                "U_INSUFFICIENT_HISTORY",
+                f"信用历史不足：{name} 为 {value:g}，至少需要 {least:g}",
+                f"Not enough credit history: {name} is {value:g}, at least {least:g} needed",
+                len(present),
+            )
     if len(present) < needed:
         return Unscorable(
             "U_INSUFFICIENT_HISTORY",
