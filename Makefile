@@ -42,9 +42,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/batch_scoring.py
 
-# Re-pin every dependency (core and dev) with hashes.
+# Re-pin every dependency (core, dev and spark) with hashes.
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --extra dev --generate-hashes --allow-unsafe \
+	$(BIN)/pip-compile --quiet --extra dev --extra spark --generate-hashes --allow-unsafe \
 		--strip-extras --output-file requirements.lock pyproject.toml
 
 clean:
