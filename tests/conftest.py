@@ -12,7 +12,7 @@ import secrets
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from support import new_uscc
+from support import MakeInstitution, MakeKey, new_uscc
 from xinyong import migrate
 from xinyong.api.app import create_app
 from xinyong.config import Settings
@@ -117,7 +117,13 @@ def keys() -> KeyRing:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, ingest_chunk_rows=50)
+    # No embedded webhook worker: tests that deliver drive it themselves.
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        ingest_chunk_rows=50,
+        events_worker="off",
+    )
 
 
 @pytest.fixture
@@ -142,9 +148,6 @@ def fresh_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
-
-
-MakeInstitution = Callable[..., Institution]
 
 
 @pytest.fixture
@@ -173,9 +176,6 @@ def make_institution(factory: sessionmaker[Session], keys: KeyRing) -> MakeInsti
             )
 
     return make
-
-
-MakeKey = Callable[..., str]
 
 
 @pytest.fixture

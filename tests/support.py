@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,15 @@ from xinyong.identity.identifiers import make_resident_id, make_uscc
 from xinyong.ingestion.readers import FileFormat, detect_format
 from xinyong.ingestion.schemas import BatchResult, RejectionView
 from xinyong.ingestion.tasks import ingest_file
+from xinyong.institutions.models import Institution
 
 _USCC_SEQ = count(10_000_000)
 _PERSON_SEQ = count(1)
+
+# The factory fixtures of tests/conftest.py, typed (import these from here, not from
+# conftest: several test folders have a conftest of their own).
+MakeInstitution = Callable[..., Institution]
+MakeKey = Callable[..., str]
 
 
 def new_uscc() -> str:

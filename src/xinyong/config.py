@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,6 +76,14 @@ class Settings(BaseSettings):
     )
     subject_session_hours: int = Field(
         default=12, ge=1, le=24 * 30, description="How long a subject's portal login lasts."
+    )
+    events_worker: Literal["embedded", "off"] = Field(
+        default="embedded",
+        description="embedded: the API server fans out events and delivers webhooks in a "
+        "background thread; off: run `xinyong events run` instead (docs/events.md).",
+    )
+    events_interval_seconds: float = Field(
+        default=5.0, gt=0, le=3600, description="How often the webhook worker looks for work."
     )
     log_level: str = "INFO"
 

@@ -3,9 +3,19 @@
 from xinyong.accounts.models import SubjectAccount, SubjectSession
 from xinyong.audit.models import AccessEvent, AuditEntry
 from xinyong.db import Base
+from xinyong.events.models import (
+    MonitoredSubject,
+    OutboxCursor,
+    OutboxEvent,
+    OutboxFanout,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from xinyong.identity.models import Subject
 from xinyong.ingestion.models import BatchRejection, BatchUnchangedRow, IngestionBatch
 from xinyong.institutions.models import ApiKey, Institution
+from xinyong.lists.models import EntryBinding, ListEntry, ListEntryEvent
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.reports.models import Consent, IssuedReport, QueryRecord
 from xinyong.rights.models import SubjectStatement
@@ -20,10 +30,17 @@ __all__ = [
     "BatchUnchangedRow",
     "Consent",
     "CreditRecord",
+    "EntryBinding",
     "IngestionBatch",
     "Institution",
     "IssuedReport",
+    "ListEntry",
+    "ListEntryEvent",
     "ModelEvent",
+    "MonitoredSubject",
+    "OutboxCursor",
+    "OutboxEvent",
+    "OutboxFanout",
     "QueryRecord",
     "RecordVersion",
     "ScoringModel",
@@ -32,4 +49,7 @@ __all__ = [
     "SubjectScore",
     "SubjectSession",
     "SubjectStatement",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

@@ -13,8 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
-from support import auth, new_resident_id
+from support import MakeInstitution, MakeKey, auth, new_resident_id
 from xinyong.accounts.models import SubjectAccount, SubjectSession
 from xinyong.db import transaction, utcnow
 from xinyong.identity.crypto import KeyRing

@@ -46,14 +46,17 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
 
 
 # Deliberately reachable without credentials: how a data subject without a session gets one
-# (docs/subject-accounts.md), and checking a printed report against the platform, which
-# anyone holding the report may do (docs/reports.md). Every other /v1 route needs an API key
-# or a portal session.
+# (docs/subject-accounts.md), checking a printed report against the platform, which anyone
+# holding the report may do (docs/reports.md), and the public disclosure of enterprises and
+# the court list (docs/lists.md). Every other /v1 route needs an API key or a portal session.
 PUBLIC_V1_ROUTES = frozenset(
     {
         ("POST", "/v1/portal/enrolment"),
         ("POST", "/v1/portal/sessions"),
         ("GET", "/v1/reports/1/verification"),
+        ("GET", "/v1/public/enterprises"),
+        ("GET", "/v1/public/enterprises/1"),
+        ("GET", "/v1/public/dishonest-debtors"),
     }
 )
 
@@ -271,6 +274,17 @@ WRONG_ROLE_CASES = [
     (Role.QUERIER, "GET", "/v1/models/1"),
     (Role.AUDITOR, "POST", "/v1/models"),
     (Role.AUDITOR, "POST", "/v1/models/1/promote"),
+    (Role.FURNISHER, "POST", "/v1/webhooks"),
+    (Role.AUDITOR, "POST", "/v1/webhooks"),
+    (Role.FURNISHER, "GET", "/v1/webhooks"),
+    (Role.FURNISHER, "GET", "/v1/webhooks/1"),
+    (Role.AUDITOR, "POST", "/v1/webhooks/1/disable"),
+    (Role.AUDITOR, "POST", "/v1/webhooks/1/secret"),
+    (Role.AUDITOR, "POST", "/v1/webhooks/1/subjects"),
+    (Role.AUDITOR, "PUT", "/v1/webhooks/1/subjects/1"),
+    (Role.AUDITOR, "DELETE", "/v1/webhooks/1/subjects/1"),
+    (Role.FURNISHER, "GET", "/v1/webhooks/1/deliveries"),
+    (Role.FURNISHER, "GET", "/v1/webhooks/1/deliveries/1"),
 ]
 
 

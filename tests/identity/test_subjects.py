@@ -15,13 +15,13 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
-from support import account_row, auth, new_resident_id, new_uscc
+from support import MakeInstitution, MakeKey, account_row, auth, new_resident_id, new_uscc
 from xinyong import migrate
 from xinyong.api.app import create_app
 from xinyong.config import Settings
 from xinyong.db import make_engine, make_session_factory, transaction
 from xinyong.identity.crypto import KeyRing
+from xinyong.identity.identifiers import make_uscc
 from xinyong.identity.service import (
     IDENTIFIER_CONTEXT,
     SubjectNotFoundError,
@@ -277,6 +277,9 @@ COMPANIES = [
     ("北京星河数据服务有限公司", "Beijing Galaxy Data Services Co., Ltd."),
     ("深圳市蓝海物流有限公司", "Shenzhen Blue Ocean Logistics Co., Ltd."),
 ]
+# Individual businesses (USCC prefix 92) trade under names that are often their owners':
+# unlike other organisations' names, theirs are personal data.
+INDIVIDUAL_BUSINESSES = [("欧阳修远便利店", "Ouyang Xiuyuan Convenience Store")]
 
 
 @dataclass
@@ -284,6 +287,8 @@ class Secrets:
     identifiers: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     record_keys: list[str] = field(default_factory=list)
+    # Organisations' names: public register data, kept in clear for the public name search.
+    public_names: list[str] = field(default_factory=list)
 
     def needles(self) -> dict[bytes, str]:
         """Every byte string that must not appear, with what it is."""
@@ -345,8 +350,12 @@ def _load_private_population(engine: Engine, client: TestClient, keys: KeyRing) 
         secrets.identifiers.append(identifier)
         secrets.names += [name, name_en]
         secrets.record_keys.append(record_key)
-    for n, (name, name_en) in enumerate(COMPANIES):
-        identifier = new_uscc()
+    businesses = [(new_uscc(), name, name_en, True) for name, name_en in COMPANIES]
+    businesses += [
+        (make_uscc("9", "2", "110101", f"{20_000_000 + n:08d}"), name, name_en, False)
+        for n, (name, name_en) in enumerate(INDIVIDUAL_BUSINESSES)
+    ]
+    for n, (identifier, name, name_en, public) in enumerate(businesses):
         record_key = f"PRIVCORP{n:04d}QZX"
         row = account_row(
             identifier,
@@ -358,7 +367,10 @@ def _load_private_population(engine: Engine, client: TestClient, keys: KeyRing) 
         )
         submit(client, furnisher_key, row)
         secrets.identifiers.append(identifier)
-        secrets.names += [name, name_en]
+        if public:
+            secrets.public_names += [name, name_en]
+        else:
+            secrets.names += [name, name_en]
         secrets.record_keys.append(record_key)
     # A rejected row about a known person: its rejection report must not leak either.
     rejected = {
@@ -432,6 +444,9 @@ def test_nothing_in_the_database_reveals_an_identifier(
     assert b"privacy-bank" in content
     assert "隐私测试银行".encode() in content
     assert b"privacy-batch-1" in content
+    # Organisations' names are public register data, kept for the public name search.
+    for name in secrets.public_names:
+        assert name.encode() in content, name
 
     needles = secrets.needles()
     if backend == "postgresql":

@@ -17,8 +17,9 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
 from support import (
+    MakeInstitution,
+    MakeKey,
     account_row,
     auth,
     cli_command,

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
 from support import (
+    MakeInstitution,
+    MakeKey,
     account_row,
     auth,
     cli_env,

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution
 from support import (
+    MakeInstitution,
     account_row,
     csv_text,
     ingest_path,

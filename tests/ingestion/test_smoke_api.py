@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from conftest import MakeInstitution, MakeKey
-from support import account_row, auth, new_resident_id
+from support import MakeInstitution, MakeKey, account_row, auth, new_resident_id
 from xinyong.institutions.schemas import Role
 
 

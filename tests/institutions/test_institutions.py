@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
-from support import auth, new_uscc
+from support import MakeInstitution, MakeKey, auth, new_uscc
 from xinyong.db import transaction
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import InvalidIdentifierError

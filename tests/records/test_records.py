@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
 from support import (
+    MakeInstitution,
+    MakeKey,
     account_row,
     auth,
     csv_text,

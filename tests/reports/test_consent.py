@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution
 from reports.helpers import (
     CN,
     US,
@@ -20,7 +19,7 @@ from reports.helpers import (
     querier,
     subject_principal,
 )
-from support import new_resident_id
+from support import MakeInstitution, new_resident_id
 from xinyong.audit.models import AuditEntry
 from xinyong.db import transaction
 from xinyong.errors import XinyongError

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
 from reports.helpers import (
     REFUSALS,
     Furnish,
@@ -24,7 +23,7 @@ from reports.helpers import (
     query_records,
     subject_id_of,
 )
-from support import account_row, auth, new_resident_id
+from support import MakeInstitution, MakeKey, account_row, auth, new_resident_id
 from xinyong.api.app import create_app
 from xinyong.audit.models import AuditEntry
 from xinyong.config import Settings

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution
 from reports.helpers import (
     CN,
     REFUSALS,
@@ -42,7 +41,14 @@ from reports.helpers import (
     tax_arrears_fields,
     years_before,
 )
-from support import account_row, delete_row, new_resident_id, new_uscc, tax_grade_row
+from support import (
+    MakeInstitution,
+    account_row,
+    delete_row,
+    new_resident_id,
+    new_uscc,
+    tax_grade_row,
+)
 from xinyong.audit.models import AccessEvent, AuditEntry
 from xinyong.db import ImmutableRowError, transaction
 from xinyong.errors import XinyongError

@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import MakeInstitution, MakeKey
 from reports.helpers import (
     Furnish,
     backdate,
@@ -22,7 +21,7 @@ from reports.helpers import (
     subject_id_of,
     subject_principal,
 )
-from support import account_row, auth, new_resident_id
+from support import MakeInstitution, MakeKey, account_row, auth, new_resident_id
 from xinyong.config import Settings
 from xinyong.db import transaction
 from xinyong.identity.crypto import KeyRing

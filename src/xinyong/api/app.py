@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,10 +17,15 @@ from xinyong.audit.routes import router as audit_router
 from xinyong.catalog.routes import router as catalog_router
 from xinyong.config import Settings, get_settings
 from xinyong.db import make_engine, make_session_factory
+from xinyong.events.routes import router as webhooks_router
+from xinyong.events.tasks import Worker as EventsWorker
 from xinyong.identity.crypto import KeyRing, load_keyring
 from xinyong.identity.routes import router as subjects_router
 from xinyong.ingestion.routes import router as ingestion_router
 from xinyong.institutions.routes import router as institutions_router
+from xinyong.lists.routes import public_router as public_lists_router
+from xinyong.lists.routes import router as lists_router
+from xinyong.lists.service import run_maintenance as run_list_maintenance
 from xinyong.records.routes import router as records_router
 from xinyong.reports.routes import router as reports_router
 from xinyong.rights.routes import router as rights_router
@@ -40,11 +47,32 @@ def create_app(
     """Build the app; tests pass their own engine and keys, the CLI uses the settings."""
     settings = settings or get_settings()
     engine = engine or make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The embedded webhook worker (XINYONG_EVENTS_WORKER=embedded): fans out the outbox
+        # and delivers webhooks in a background thread while the server runs.
+        worker = None
+        if settings.events_worker == "embedded":
+            worker = EventsWorker(
+                app.state.session_factory,
+                app.state.keys,
+                interval=settings.events_interval_seconds,
+                daily_jobs=[run_list_maintenance],
+            )
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
     app = FastAPI(
         title="Xinyong credit information platform",
         version=__version__,
         description=DESCRIPTION,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -70,6 +98,9 @@ def create_app(
         rights_router,
         models_router,
         scores_router,
+        webhooks_router,
+        lists_router,
+        public_lists_router,
     ):
         app.include_router(router)
     return app

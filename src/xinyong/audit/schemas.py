@@ -35,6 +35,15 @@ class StaffAction(StrEnum):
     MODEL_APPROVE = "model.approve"
     MODEL_PROMOTE = "model.promote"
     MODEL_RETIRE = "model.retire"
+    WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_DISABLE = "webhook.disable"
+    WEBHOOK_ROTATE = "webhook.secret.rotate"
+    WEBHOOK_SUBJECT_ADD = "webhook.subject.add"
+    WEBHOOK_SUBJECT_REMOVE = "webhook.subject.remove"
+    LIST_ENTRY_CREATE = "list_entry.create"
+    LIST_ENTRY_EXTEND = "list_entry.extend"
+    LIST_ENTRY_END = "list_entry.end"
+    LIST_ENTRY_BIND = "list_entry.bind"
 
 
 class AccessEventView(BaseModel):

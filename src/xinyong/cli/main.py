@@ -74,6 +74,8 @@ def serve(
 
 def _register() -> None:
     from xinyong.cli import accounts, demo, ingest, institutions, records, reports, subjects
+    from xinyong.events.cli import events_app
+    from xinyong.lists.cli import lists_app
     from xinyong.scoring.cli import model_app, score
     from xinyong.synth.cli import synth
 
@@ -86,7 +88,9 @@ def _register() -> None:
     app.add_typer(records.app, name="records")
     app.command("report")(reports.report)
     app.add_typer(model_app, name="model")
+    app.add_typer(events_app, name="events")
     app.command("score")(score)
+    app.add_typer(lists_app, name="lists")
 
 
 _register()

@@ -30,6 +30,7 @@ __all__ = [
     "InvalidIdentifierError",
     "SubjectKind",
     "birth_date_of",
+    "is_individual_business",
     "is_male",
     "make_resident_id",
     "make_uscc",
@@ -472,3 +473,13 @@ def subject_kind_for(id_type: IdentifierType, normalized: str) -> SubjectKind:
     if normalized[:1] == "9":
         return SubjectKind.ENTERPRISE
     return SubjectKind.OTHER_ORGANISATION
+
+
+def is_individual_business(normalized_uscc: str) -> bool:
+    """Whether a validated USCC belongs to an individual business (个体工商户).
+
+    Characters 1-2 are the registration-management code: ``9`` (market regulation) followed
+    by organisation type ``2``. Such a business is a person trading under a name that often
+    contains the person's own, so its name is treated as personal data.
+    """
+    return normalized_uscc[:2] == "92"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,11 +18,12 @@ from xinyong.identity.identifiers import (
     IdentifierType,
     InvalidIdentifierError,
     SubjectKind,
+    is_individual_business,
     mask_identifier,
     subject_kind_for,
     validate_identifier,
 )
-from xinyong.identity.models import Subject
+from xinyong.identity.models import OrganisationName, Subject
 from xinyong.identity.schemas import SubjectView
 
 IDENTIFIER_CONTEXT = b"subject.identifier"
@@ -124,7 +128,99 @@ def resolve_subjects(
         bulk_insert(session, Subject, _SUBJECT_COLUMNS, rows)
         for subject_id, ref in zip(ids, missing, strict=True):
             found[ref.index] = (subject_id, ref.kind.value)
+        names = [
+            _name_row(subject_id, ref.name, ref.name_en, now)
+            for subject_id, ref in zip(ids, missing, strict=True)
+            if publishes_name(ref.kind, ref.id_type, ref.identifier) and (ref.name or ref.name_en)
+        ]
+        bulk_insert(session, OrganisationName, _NAME_COLUMNS, names)
     return found
+
+
+# --- the public organisation-name index ----------------------------------------------------------
+#
+# Organisation names are public by law (business registration publicity); the public search
+# by name needs them in clear. They are copied into ``organisation_names`` when a subject is
+# created, for organisations only: never a person's name, never an individual business's
+# (个体工商户, USCC prefix 92), whose name often is its owner's. A future path that renames a
+# subject must call :func:`index_organisation_name`; :func:`sync_organisation_names` rebuilds
+# the whole index (``xinyong lists index-names``).
+
+_NAME_COLUMNS = ("subject_id", "name", "name_en", "name_key", "name_en_key", "updated_at")
+
+
+def name_key(name: str | None) -> str | None:
+    """A name as the public search matches it: NFKC-normalized (full-width forms become
+    ASCII) and case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold() if name else None
+
+
+def publishes_name(kind: SubjectKind | str, id_type: IdentifierType | str, identifier: str) -> bool:
+    """Whether a subject's name is public register data: organisations other than individual
+    businesses. ``identifier`` is the normalized identifier."""
+    if SubjectKind(kind) is SubjectKind.PERSON:
+        return False
+    return not (
+        IdentifierType(id_type) is IdentifierType.USCC and is_individual_business(identifier)
+    )
+
+
+def _name_row(
+    subject_id: int, name: str | None, name_en: str | None, now: datetime
+) -> tuple[Any, ...]:
+    return (subject_id, name, name_en, name_key(name), name_key(name_en), now)
+
+
+def index_organisation_name(
+    session: Session, keys: KeyRing, subject: Subject
+) -> OrganisationName | None:
+    """Bring the subject's entry in the name index in line with its (decrypted) names.
+
+    Adds, updates or removes the row; returns it, or None when the name is not public.
+    """
+    identifier = keys.decrypt_text(subject.identifier_ct, IDENTIFIER_CONTEXT)
+    name = keys.decrypt_text(subject.name_ct, NAME_CONTEXT) if subject.name_ct else None
+    name_en = keys.decrypt_text(subject.name_en_ct, NAME_EN_CONTEXT) if subject.name_en_ct else None
+    row = session.get(OrganisationName, subject.id)
+    if not publishes_name(subject.kind, subject.id_type, identifier) or not (name or name_en):
+        if row is not None:
+            session.delete(row)
+        return None
+    if row is None:
+        row = OrganisationName(subject_id=subject.id)
+        session.add(row)
+    elif (row.name, row.name_en) == (name, name_en):
+        return row
+    row.name, row.name_en = name, name_en
+    row.name_key, row.name_en_key = name_key(name), name_key(name_en)
+    row.updated_at = utcnow()
+    return row
+
+
+def sync_organisation_names(session: Session, keys: KeyRing, *, batch: int = 1000) -> int:
+    """Rebuild the name index from the subjects (a backfill; idempotent).
+
+    Returns how many index rows were added, changed or removed.
+    """
+    changed = 0
+    after = 0
+    while True:
+        subjects: Sequence[Subject] = session.scalars(
+            select(Subject)
+            .where(Subject.kind != SubjectKind.PERSON.value, Subject.id > after)
+            .order_by(Subject.id)
+            .limit(batch)
+        ).all()
+        if not subjects:
+            return changed
+        for subject in subjects:
+            before = session.get(OrganisationName, subject.id)
+            state = None if before is None else (before.name, before.name_en)
+            row = index_organisation_name(session, keys, subject)
+            if (None if row is None else (row.name, row.name_en)) != state:
+                changed += 1
+        session.flush()
+        after = subjects[-1].id
 
 
 def find_subject(session: Session, ref: SubjectRef) -> Subject:

@@ -34,6 +34,8 @@ from xinyong.ingestion.schemas import (
     RejectionView,
 )
 from xinyong.institutions.service import get_institution
+from xinyong.lists.definitions import get_definitions
+from xinyong.lists.service import SourceRecord, sync_from_records
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import (
     CONTENT_CONTEXT,
@@ -93,6 +95,8 @@ class IngestContext:
     default_record_type: str | None = None
     encrypt_content: Encryptor = field(init=False)
     encrypt_record_key: Encryptor = field(init=False)
+    # Record types whose versions create or update list entries.
+    list_source_types: frozenset[str] = field(init=False)
     _subject_cache: dict[tuple[str, str], SubjectRef | FieldError] = field(default_factory=dict)
     _forbidden_cache: dict[str, bool] = field(default_factory=dict)
 
@@ -101,6 +105,7 @@ class IngestContext:
         # worker process do it).
         self.encrypt_content = self.keys.encryptor(CONTENT_CONTEXT)
         self.encrypt_record_key = self.keys.encryptor(RECORD_KEY_CONTEXT)
+        self.list_source_types = frozenset(get_definitions().by_source_record_type())
 
     @property
     def today(self) -> date:
@@ -424,6 +429,8 @@ def apply_chunk(
     unchanged: list[tuple[int, _RecordState, int]] = []
     new_records: list[tuple[_RecordState, PreparedRow]] = []
     versions: list[tuple[_RecordState, tuple[object, ...]]] = []
+    # Versions of record types that feed a list (a court's listing creates an entry).
+    list_sources: list[tuple[_RecordState, PreparedRow, str]] = []
 
     def reject(row_number: int, errors: Sequence[FieldError]) -> None:
         counts.rejected += 1
@@ -480,6 +487,8 @@ def apply_chunk(
         state.version += 1
         state.content_hash = row.content_hash
         state.deleted = operation == "delete"
+        if row.record_type in ctx.list_source_types:
+            list_sources.append((state, row, operation))
         versions.append(
             (
                 state,
@@ -530,6 +539,24 @@ def apply_chunk(
         [(batch_id, number, state.record_id, version) for number, state, version in unchanged],
     )
     bulk_insert(session, BatchRejection, _REJECTION_COLUMNS, rejections)
+    if list_sources:
+        sync_from_records(
+            session,
+            ctx.keys,
+            [
+                SourceRecord(
+                    record_id=state.record_id,
+                    subject_id=state.subject_id,
+                    record_type=row.record_type,
+                    operation=operation,
+                    content_ct=row.content_ct,
+                    valid_from=row.valid_from,
+                )
+                for state, row, operation in list_sources
+                if state.record_id is not None
+            ],
+            actor=f"furnisher:{ctx.furnisher_id}",
+        )
     return counts
 
 

@@ -51,7 +51,26 @@ _HOMES = {
     "WoeScorecard": "scorecard",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "PROHIBITED_BASES",
+    "BoostedModel",
+    "InvalidScoringDataError",
+    "MinimumScoringCriteria",
+    "ModelArtifactError",
+    "ModelNotFittedError",
+    "ProhibitedFeatureError",
+    "ReasonCode",
+    "Scaling",
+    "ScoreResult",
+    "Unscorable",
+    "WoeScorecard",
+    "load_model",
+    "prohibited_columns",
+    "reason_codes",
+    "refuse_prohibited",
+    "score_subject",
+    "training_digest",
+]
 
 
 def __getattr__(name: str) -> Any:

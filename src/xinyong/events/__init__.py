@@ -1,0 +1,1 @@
+"""Events: the transactional outbox, webhook subscriptions and signed, retried delivery."""

@@ -1,0 +1,1 @@
+"""Lists of dishonest and trustworthy subjects, joint measures, and checks against them."""
