@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+# Debian's Chromium, which the browser tests (marker `browser`) drive through Playwright.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup demo test test-fast check format bench lock clean
+.PHONY: setup chromium demo test test-fast check format bench lock clean
 
 # The virtual environment, installed exactly from the lock file.
 $(STAMP): requirements.lock pyproject.toml
@@ -16,16 +18,37 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# Installed from Debian when missing (as root; `apt-get update` only if the first try fails).
+# Setup fails with one line rather than the browser tests being skipped; apt's output goes to
+# $(VENV)/chromium-install.log.
+chromium: $(STAMP)
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+			echo "setup: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get); install Debian's chromium package, or set CHROMIUM=/path/to/chromium"; \
+			exit 1; \
+		fi; \
+		echo "setup: installing Debian's chromium for the browser tests"; \
+		log=$(VENV)/chromium-install.log; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get install -y -q --no-install-recommends chromium >$$log 2>&1 || \
+		  { apt-get update -q >>$$log 2>&1 && \
+		    apt-get install -y -q --no-install-recommends chromium >>$$log 2>&1; }; } && \
+		test -x $(CHROMIUM) || { \
+			echo "setup: apt-get install chromium failed, so the browser tests cannot run; see $$log"; \
+			exit 1; \
+		}; \
+	}
 
 demo: $(STAMP)
 	$(BIN)/xinyong demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: setup
+	XINYONG_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: setup
+	XINYONG_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m "not slow"
 
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
@@ -39,6 +62,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/report_latency.py
+	$(BIN)/python benchmarks/checks.py
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/batch_scoring.py
 

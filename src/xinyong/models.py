@@ -18,7 +18,15 @@ from xinyong.institutions.models import ApiKey, Institution
 from xinyong.lists.models import EntryBinding, ListEntry, ListEntryEvent
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.reports.models import Consent, IssuedReport, QueryRecord
-from xinyong.rights.models import SubjectStatement
+from xinyong.rights.models import (
+    DisputeCase,
+    DisputeEvent,
+    DisputeEvidence,
+    DisputeItem,
+    HolidayCalendar,
+    HolidayCalendarDay,
+    SubjectStatement,
+)
 from xinyong.scoring.models import ModelEvent, ScoringModel, SubjectScore
 
 __all__ = [
@@ -30,7 +38,13 @@ __all__ = [
     "BatchUnchangedRow",
     "Consent",
     "CreditRecord",
+    "DisputeCase",
+    "DisputeEvent",
+    "DisputeEvidence",
+    "DisputeItem",
     "EntryBinding",
+    "HolidayCalendar",
+    "HolidayCalendarDay",
     "IngestionBatch",
     "Institution",
     "IssuedReport",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,9 +29,12 @@ from xinyong.lists.routes import router as lists_router
 from xinyong.lists.service import run_maintenance as run_list_maintenance
 from xinyong.records.routes import router as records_router
 from xinyong.reports.routes import router as reports_router
+from xinyong.rights.disputes import run_dispute_deadlines
+from xinyong.rights.routes import disputes_router
 from xinyong.rights.routes import router as rights_router
 from xinyong.scoring.routes import router as models_router
 from xinyong.scoring.routes import scores_router
+from xinyong.web.routes import router as web_router
 
 DESCRIPTION = """
 Xinyong (信用) is an open-source credit information platform.
@@ -51,14 +55,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The embedded webhook worker (XINYONG_EVENTS_WORKER=embedded): fans out the outbox
-        # and delivers webhooks in a background thread while the server runs.
+        # and delivers webhooks in a background thread while the server runs, and runs the
+        # daily jobs (list terms; dispute deadlines, docs/disputes.md).
         worker = None
         if settings.events_worker == "embedded":
             worker = EventsWorker(
                 app.state.session_factory,
                 app.state.keys,
                 interval=settings.events_interval_seconds,
-                daily_jobs=[run_list_maintenance],
+                daily_jobs=[
+                    run_list_maintenance,
+                    partial(run_dispute_deadlines, keys=app.state.keys),
+                ],
             )
             worker.start()
         try:
@@ -96,11 +104,14 @@ def create_app(
         accounts_router,
         reports_router,
         rights_router,
+        disputes_router,
         models_router,
         scores_router,
         webhooks_router,
         lists_router,
         public_lists_router,
+        # Server-rendered pages (/public, /static): HTML, not in the OpenAPI document.
+        web_router,
     ):
         app.include_router(router)
     return app

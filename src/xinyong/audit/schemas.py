@@ -17,6 +17,8 @@ class AccessAction(StrEnum):
     IDENTIFIER_REVEALED = "subject.identifier.revealed"
     REPORT_READ = "report.read"
     SCORE_HISTORY_READ = "subject.scores.read"
+    DISPUTE_READ = "dispute.read"
+    DISPUTE_EVIDENCE_READ = "dispute.evidence.read"
 
 
 class StaffAction(StrEnum):
@@ -44,6 +46,11 @@ class StaffAction(StrEnum):
     LIST_ENTRY_EXTEND = "list_entry.extend"
     LIST_ENTRY_END = "list_entry.end"
     LIST_ENTRY_BIND = "list_entry.bind"
+    CALENDAR_LOAD = "holiday_calendar.load"
+    DISPUTE_FILE = "dispute.file"
+    DISPUTE_EVIDENCE_ADD = "dispute.evidence.add"
+    DISPUTE_INFORMATION_ADD = "dispute.information.add"
+    DISPUTE_WITHDRAW = "dispute.withdraw"
 
 
 class AccessEventView(BaseModel):

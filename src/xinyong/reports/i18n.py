@@ -177,6 +177,7 @@ TEXT: Final[Mapping[str, Label]] = {
     "annotation.status": ("处理状态", "Status"),
     "annotation.opened_at": ("提出时间", "Opened"),
     "annotation.due_at": ("答复期限", "Answer due"),
+    "annotation.dispute_text": ("异议内容", "The subject's dispute"),
     "annotation.text": ("声明内容", "Statement"),
     "annotation.made_at": ("声明时间", "Made"),
     "query.occurred_at": ("查询时间", "Date"),
@@ -231,6 +232,7 @@ CODE_TABLES: Final[Mapping[str, Mapping[str, Label]]] = {
         "corrected": ("已更正", "Corrected"),
         "confirmed": ("经核查无误", "Confirmed as reported"),
         "unresolved": ("未能核实", "Unresolved"),
+        "deleted": ("已删除", "Deleted"),
         "withdrawn": ("已撤回", "Withdrawn"),
     },
 }

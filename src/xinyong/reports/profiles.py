@@ -1,9 +1,10 @@
 """Jurisdiction profiles: the legal rules a report is made under, as data.
 
 A profile (``data/profiles/<code>.toml``) says which purposes exist and who may use them,
-when a query needs the subject's consent, how long items stay in a report and how many
-free reports a subject gets. The platform runs under one profile (``XINYONG_PROFILE``);
-every report names the profile and version it was made under.
+when a query needs the subject's consent, how long items stay in a report, how many free
+reports a subject gets, and the time limits and outcome of disputes. The platform runs
+under one profile (``XINYONG_PROFILE``); every report names the profile and version it was
+made under.
 """
 
 from __future__ import annotations
@@ -86,6 +87,55 @@ class ReportRules(_Strict):
     public_enterprise_record_types: tuple[str, ...]
 
 
+class DayType(StrEnum):
+    """How a period's days are counted."""
+
+    CALENDAR = "calendar"
+    # Working days: Monday to Friday, minus the holidays and plus the make-up working
+    # weekends (调休) of the holiday calendar the operator loads.
+    WORKING = "working"
+
+
+class DeadlineOutcome(StrEnum):
+    """What happens to a disputed item the furnisher has not answered for by the deadline."""
+
+    # The item cannot be verified and is deleted (FCRA §1681i(a)(5)(A)).
+    DELETE = "delete"
+    # The item stays, recorded as unresolved with the dispute text kept alongside
+    # (征信业管理条例 Art. 25).
+    UNRESOLVED = "unresolved"
+
+
+class PeriodRule(_Strict):
+    """A legal time limit: so many days from the day something was received."""
+
+    days: int = Field(ge=1, le=366)
+    day_type: DayType
+    # True: the day of receipt is the period's first day ("the 30-day period beginning on
+    # the date on which the agency receives the notice", FCRA); False: counting starts the
+    # next day (民法典 Art. 201).
+    counts_first_day: bool = False
+    # A period of calendar days whose last day is not a working day ends on the next
+    # working day (民法典 Art. 203).
+    last_day_rolls_forward: bool = False
+    source: str
+
+
+class DisputeRules(_Strict):
+    """The dispute rules in force from ``effective_from``."""
+
+    effective_from: date
+    # The holiday calendar working days are counted in (a jurisdiction code the operator
+    # loads calendars for: `xinyong calendar load`).
+    calendar: str = Field(pattern=r"^[a-z]{2,8}$")
+    answer: PeriodRule
+    # Added to the answer deadline, once, when the subject adds information before it.
+    extension_on_new_information: PeriodRule | None = None
+    furnisher_notice: PeriodRule
+    outcome_at_deadline: DeadlineOutcome
+    outcome_source: str
+
+
 class ProfileHeader(_Strict):
     code: str = Field(pattern=r"^[a-z]{2,8}$")
     version: str
@@ -101,6 +151,8 @@ class JurisdictionProfile(_Strict):
     reports: ReportRules
     retention: dict[str, RetentionRule]
     purposes: tuple[PurposeRule, ...]
+    # Dispute rules by effective date (the newest in force on a filing day applies).
+    disputes: tuple[DisputeRules, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> JurisdictionProfile:
@@ -125,6 +177,9 @@ class JurisdictionProfile(_Strict):
             ZoneInfo(self.profile.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {self.profile.timezone!r}") from exc
+        starts = [rules.effective_from for rules in self.disputes]
+        if starts != sorted(set(starts)):
+            raise ValueError("dispute rules must have distinct effective_from dates, oldest first")
         return self
 
     @property
@@ -148,6 +203,16 @@ class JurisdictionProfile(_Strict):
             if purpose.code == code:
                 return purpose
         return None
+
+    def dispute_rules(self, day: date) -> DisputeRules:
+        """The dispute rules in force on ``day``."""
+        in_force = [rules for rules in self.disputes if rules.effective_from <= day]
+        if not in_force:
+            raise ProfileDefinitionError(
+                f"profile {self.code} {self.version} has no dispute rules in force on "
+                f"{day.isoformat()}"
+            )
+        return in_force[-1]
 
     def end_of_day(self, day: date) -> datetime:
         """The first instant after ``day`` in the profile's timezone, in UTC (exclusive)."""

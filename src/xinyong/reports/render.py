@@ -41,6 +41,7 @@ from xinyong.reports.schemas import (
     PUBLIC_RECORD_SECTIONS,
     Coverage,
     CreditReport,
+    DisputeAnnotation,
     Lang,
     MoneyTotal,
     ReportItem,
@@ -875,12 +876,22 @@ class _ViewBuilder:
         href = f"#record-{record_id}" if record_id in self.rendered_records else None
         return _Cell(label, href)
 
+    def _dispute_status(self, dispute: DisputeAnnotation) -> str:
+        """The status in words, then the written answer and, for an item left unresolved,
+        the subject's dispute kept alongside it."""
+        parts = [i18n.code_label("dispute_status", dispute.status, self.lang)]
+        if dispute.written_outcome:
+            parts.append(dispute.written_outcome)
+        if dispute.dispute_text:
+            parts.append(f"{self.t('annotation.dispute_text')}: {dispute.dispute_text}")
+        return " — ".join(parts)
+
     def _annotations(self) -> tuple[_Block, ...]:
         annotations = self.report.annotations
         disputes = tuple(
             (
                 self._record_cell(dispute.record_type, dispute.record_id),
-                _Cell(i18n.code_label("dispute_status", dispute.status, self.lang)),
+                _Cell(self._dispute_status(dispute)),
                 _Cell(self.when(dispute.opened_at)),
                 _Cell(self.when(dispute.due_at) if dispute.due_at else self.t("value.none")),
             )

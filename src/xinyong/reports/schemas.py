@@ -189,11 +189,27 @@ class PublicRecords(_Out):
 
 
 class DisputeAnnotation(_Out):
+    """A dispute of one item: in progress (``open``, ``under_review``) or its outcome
+    (``corrected``, ``confirmed``, ``deleted``, ``unresolved``)."""
+
     record_id: int
     record_type: str
     status: str
     opened_at: datetime
-    due_at: datetime | None = None
+    due_at: datetime | None = Field(
+        default=None, description="The end of the day the answer is due, in the profile's zone."
+    )
+    dispute_id: int | None = None
+    outcome: str | None = None
+    resolved_at: datetime | None = None
+    written_outcome: str | None = Field(
+        default=None, description="The written answer about the item, in the report's language."
+    )
+    dispute_text: str | None = Field(
+        default=None,
+        description="The subject's dispute, kept alongside an item left unresolved "
+        "(征信业管理条例 Art. 25).",
+    )
 
 
 class StatementAnnotation(_Out):

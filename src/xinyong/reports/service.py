@@ -24,7 +24,7 @@ import secrets
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -66,6 +66,7 @@ from xinyong.reports.schemas import (
     Coverage,
     CreditReport,
     Digest,
+    DisputeAnnotation,
     FurnisherRef,
     ItemStatement,
     Lang,
@@ -87,6 +88,7 @@ from xinyong.reports.schemas import (
     SubjectSelector,
     Summary,
 )
+from xinyong.rights.disputes import dispute_flags
 from xinyong.rights.service import statements_as_of
 
 REPORT_PRODUCT = "report"
@@ -815,6 +817,18 @@ def issue_report(
         credit_file.cutoff,
     )
     institution_reader = requester is RequesterKind.INSTITUTION
+    # Disputed items are flagged from the moment the dispute is filed (征信业管理条例
+    # Art. 25; FCRA §1681i); an item a dispute deleted stays in the subject's and staff's
+    # annotations.
+    disputes = dispute_flags(
+        session,
+        keys,
+        subject.id,
+        [item.record.id for item in credit_file.items],
+        credit_file.cutoff,
+        include_deleted=not institution_reader,
+    )
+    disputed = {flag.record_id for flag in disputes if flag.flagged}
     # Fields needing explicit written consent (征信业管理条例 Art. 14) go only to the subject
     # and to staff.
     hidden: dict[str, frozenset[str]] = {}
@@ -845,6 +859,7 @@ def issue_report(
             negative=item.negative,
             fields={k: v for k, v in item.fields.items() if k not in drop},
             content_hash=version.content_hash.hex(),
+            disputed=record.id in disputed,
             statements=[
                 ItemStatement(statement_id=s.id, text=s.text, made_at=s.made_at)
                 for s in statements.get(record.id, [])
@@ -934,6 +949,23 @@ def issue_report(
         ),
         public_records=PublicRecords(**sections),
         annotations=Annotations(
+            disputes=[
+                DisputeAnnotation(
+                    record_id=flag.record_id,
+                    record_type=flag.record_type,
+                    status=flag.status,
+                    opened_at=flag.opened_at,
+                    due_at=profile.end_of_day(flag.due_on) - timedelta(seconds=1),
+                    dispute_id=flag.dispute_id,
+                    outcome=flag.outcome,
+                    resolved_at=flag.resolved_at,
+                    written_outcome=(
+                        flag.written_outcome.get(lang.value) if flag.written_outcome else None
+                    ),
+                    dispute_text=flag.dispute_text,
+                )
+                for flag in disputes
+            ],
             statements=[
                 StatementAnnotation(
                     statement_id=s.id,
@@ -944,7 +976,7 @@ def issue_report(
                 )
                 for record_id, entries in sorted(statements.items())
                 for s in entries
-            ]
+            ],
         ),
         query_records=history,
         score=score,

@@ -1,13 +1,16 @@
-"""Statements a subject attaches to items of its credit file (征信业管理条例 Art. 16)."""
+"""Subjects' rights over their credit file: statements on items (征信业管理条例 Art. 16),
+disputes with their verification tasks, evidence and timeline (Art. 25; FCRA §1681i), and
+the holiday calendar their working-day deadlines are counted in."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from xinyong.db import Base, utcnow
+from xinyong.db import AppendOnly, Base, utcnow
 
 
 class SubjectStatement(Base):
@@ -27,3 +30,172 @@ class SubjectStatement(Base):
     made_by: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+# --- the holiday calendar ---------------------------------------------------------------------
+
+
+class HolidayCalendar(Base):
+    """One loaded year of a jurisdiction's holiday calendar (who loaded it, from what)."""
+
+    __tablename__ = "holiday_calendars"
+    __table_args__ = (UniqueConstraint("jurisdiction", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    year: Mapped[int]
+    days: Mapped[int]
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    loaded_by: Mapped[str] = mapped_column(String(200))
+
+
+class HolidayCalendarDay(Base):
+    """A day that differs from the Monday-to-Friday week: a holiday, or a weekend day that
+    is a working day (a make-up working day, 调休)."""
+
+    __tablename__ = "holiday_calendar_days"
+    __table_args__ = (UniqueConstraint("jurisdiction", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("holiday_calendars.id"), index=True)
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    day: Mapped[date]
+    # holiday | working_weekend
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+# --- disputes ---------------------------------------------------------------------------------
+
+
+class DisputeCase(Base):
+    """A subject's dispute of one or more items of its credit file.
+
+    The row holds the case's current state; every change is a :class:`DisputeEvent`
+    (append-only) that bumps ``version``. The rules in force at filing (from the
+    jurisdiction profile) are kept with the case in ``rules``: a case runs to its end under
+    them even if the profile changes.
+    """
+
+    __tablename__ = "dispute_cases"
+    __table_args__ = (
+        Index("ix_dispute_cases_subject", "subject_id", "id"),
+        Index("ix_dispute_cases_status_due", "status", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    # open | awaiting_furnisher | resolved | withdrawn
+    status: Mapped[str] = mapped_column(String(24))
+    # corrected | confirmed | deleted | unresolved | mixed (items ended differently)
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    version: Mapped[int] = mapped_column(default=1)
+    # subject | institution | operator
+    filed_by: Mapped[str] = mapped_column(String(16))
+    filed_by_institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institutions.id"), default=None
+    )
+    filed_by_label: Mapped[str] = mapped_column(String(200))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    # The subject's account of what is wrong: personal data, encrypted.
+    text_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    profile: Mapped[str] = mapped_column(String(8))
+    profile_version: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    filed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The day the dispute was received, in the profile's time zone: periods count from it.
+    filed_on: Mapped[date]
+    notify_by: Mapped[date]
+    original_due_on: Mapped[date]
+    due_on: Mapped[date]
+    extended_on: Mapped[date | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolved_on: Mapped[date | None] = mapped_column(default=None)
+    resolved_on_time: Mapped[bool | None] = mapped_column(default=None)
+    # The written answer to the subject (JSON {"zh-CN": …, "en": …}), encrypted.
+    written_outcome_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DisputeItem(Base):
+    """One disputed record of a case, and the furnisher's verification task for it."""
+
+    __tablename__ = "dispute_items"
+    __table_args__ = (
+        Index("ix_dispute_items_case", "case_id"),
+        Index("ix_dispute_items_furnisher_status", "furnisher_id", "status"),
+        Index("ix_dispute_items_record", "record_id"),
+        # Set while the item is open, NULL once it ends: at most one open dispute per record
+        # on both backends (NULLs never collide).
+        UniqueConstraint("open_record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("dispute_cases.id"))
+    record_id: Mapped[int] = mapped_column(ForeignKey("credit_records.id"))
+    open_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credit_records.id"), default=None
+    )
+    furnisher_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    # The record's version when the dispute was filed.
+    disputed_version: Mapped[int]
+    # pending (furnisher not yet notified) | open (awaiting its answer) | resolved | withdrawn
+    status: Mapped[str] = mapped_column(String(16))
+    # corrected | confirmed | deleted | unresolved
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    notified_at: Mapped[datetime | None] = mapped_column(default=None)
+    notification_overdue_at: Mapped[datetime | None] = mapped_column(default=None)
+    # furnisher (answered) | deadline (the profile's outcome applied) | operator
+    resolved_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The record version the outcome wrote (a correction or a tombstone).
+    resulting_version: Mapped[int | None] = mapped_column(default=None)
+    # The furnisher's explanation, encrypted.
+    answer_note_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    written_outcome_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+
+class DisputeEvidence(Base):
+    """A file supporting a dispute (PDF, PNG or JPEG), encrypted in the database.
+
+    ``sha256`` is of the plaintext: the subject can prove which file it gave.
+    """
+
+    __tablename__ = "dispute_evidence"
+    __table_args__ = (Index("ix_dispute_evidence_case", "case_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("dispute_cases.id"))
+    filename_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(16))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DisputeEvent(AppendOnly, Base):
+    """One change of a case: who (role, actor), when, what, why. The case's timeline."""
+
+    __tablename__ = "dispute_events"
+    __table_args__ = (Index("ix_dispute_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("dispute_cases.id"))
+    # The case's version this event made.
+    case_version: Mapped[int]
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("dispute_items.id"), default=None)
+    event: Mapped[str] = mapped_column(String(32))
+    # The case's status after the event.
+    status: Mapped[str] = mapped_column(String(24))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    role: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(200))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), default=None)
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Free text that came with the change (information added, a furnisher's note): encrypted.
+    note_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Ids, codes and dates only.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
