@@ -25,6 +25,8 @@ from xinyong.rights.models import (
     DisputeItem,
     HolidayCalendar,
     HolidayCalendarDay,
+    RepairCase,
+    RepairEvent,
     SubjectStatement,
 )
 from xinyong.scoring.models import ModelEvent, ScoringModel, SubjectScore
@@ -57,6 +59,8 @@ __all__ = [
     "OutboxFanout",
     "QueryRecord",
     "RecordVersion",
+    "RepairCase",
+    "RepairEvent",
     "ScoringModel",
     "Subject",
     "SubjectAccount",

@@ -316,6 +316,17 @@ WRONG_ROLE_CASES = [
     (Role.QUERIER, "GET", "/v1/portal/disputes/1"),
     (Role.AUDITOR, "POST", "/v1/holiday-calendars"),
     (Role.QUERIER, "GET", "/v1/holiday-calendars"),
+    (Role.QUERIER, "POST", "/v1/repairs"),
+    (Role.FURNISHER, "GET", "/v1/repairs"),
+    (Role.QUERIER, "GET", "/v1/repairs/kpis"),
+    (Role.FURNISHER, "GET", "/v1/repairs/1"),
+    (Role.AUDITOR, "POST", "/v1/repairs/1/acknowledge"),
+    (Role.AUDITOR, "POST", "/v1/repairs/1/decide"),
+    (Role.QUERIER, "POST", "/v1/repairs/1/appeal"),
+    (Role.AUDITOR, "POST", "/v1/repairs/1/appeal-decision"),
+    (Role.OPERATOR, "POST", "/v1/portal/repairs"),
+    (Role.QUERIER, "GET", "/v1/portal/repairs/1"),
+    (Role.OPERATOR, "POST", "/v1/portal/repairs/1/appeal"),
 ]
 
 

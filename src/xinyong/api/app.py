@@ -30,7 +30,8 @@ from xinyong.lists.service import run_maintenance as run_list_maintenance
 from xinyong.records.routes import router as records_router
 from xinyong.reports.routes import router as reports_router
 from xinyong.rights.disputes import run_dispute_deadlines
-from xinyong.rights.routes import disputes_router
+from xinyong.rights.repair import run_repair_deadlines
+from xinyong.rights.routes import disputes_router, repair_router
 from xinyong.rights.routes import router as rights_router
 from xinyong.scoring.routes import router as models_router
 from xinyong.scoring.routes import scores_router
@@ -56,7 +57,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The embedded webhook worker (XINYONG_EVENTS_WORKER=embedded): fans out the outbox
         # and delivers webhooks in a background thread while the server runs, and runs the
-        # daily jobs (list terms; dispute deadlines, docs/disputes.md).
+        # daily jobs (list terms; dispute and repair deadlines, docs/disputes.md).
         worker = None
         if settings.events_worker == "embedded":
             worker = EventsWorker(
@@ -66,6 +67,7 @@ def create_app(
                 daily_jobs=[
                     run_list_maintenance,
                     partial(run_dispute_deadlines, keys=app.state.keys),
+                    run_repair_deadlines,
                 ],
             )
             worker.start()
@@ -105,6 +107,7 @@ def create_app(
         reports_router,
         rights_router,
         disputes_router,
+        repair_router,
         models_router,
         scores_router,
         webhooks_router,

@@ -51,6 +51,10 @@ class StaffAction(StrEnum):
     DISPUTE_EVIDENCE_ADD = "dispute.evidence.add"
     DISPUTE_INFORMATION_ADD = "dispute.information.add"
     DISPUTE_WITHDRAW = "dispute.withdraw"
+    REPAIR_FILE = "repair.file"
+    REPAIR_ACKNOWLEDGE = "repair.acknowledge"
+    REPAIR_DECIDE = "repair.decide"
+    REPAIR_APPEAL_DECIDE = "repair.appeal_decide"
 
 
 class AccessEventView(BaseModel):

@@ -59,6 +59,7 @@ from xinyong.lists.schemas import EntryStatus
 from xinyong.lists.service import add_months, effective_list_type, effective_status
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import CONTENT_CONTEXT
+from xinyong.rights.repaired import repaired_record_ids
 
 MIN_QUERY_CHARS: Final = 2
 MAX_QUERY_CHARS: Final = 100
@@ -183,9 +184,9 @@ def penalty_publicity_ends(
 
     Not published: a warning alone; a severity without a rule, or whose period is 0; a
     decision not yet taken; a penalty past its period (counted from the decision date); or a
-    repaired one. Penalties have no repair record yet: the repair workflow, when it comes,
-    passes ``repaired=True`` and the penalty stops being published at once (RULES.md 12). A
-    revoked decision is withdrawn by deleting its record, which takes it off at once.
+    repaired one: a penalty whose credit repair was approved (:func:`repaired_penalties`) is
+    passed ``repaired=True`` and stops being published at once (RULES.md 12). A revoked
+    decision is withdrawn by deleting its record, which takes it off at once.
     """
     rules = rules or get_definitions().publicity.penalties
     if repaired or fields.get("penalty_type") in rules.unpublished_penalty_types:
@@ -400,9 +401,14 @@ def search_enterprises(
 # --- an enterprise's public profile ------------------------------------------------------------
 
 
+def repaired_penalties(session: Session, record_ids: Iterable[int]) -> set[int]:
+    """The penalty records among ``record_ids`` whose credit repair was approved."""
+    return repaired_record_ids(session, record_ids)
+
+
 def _current_fields(
     session: Session, keys: KeyRing, subject_id: int, record_types: Iterable[str], today: date
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[int, str, dict[str, Any]]]:
     """The fields of the subject's current records of these types, as of ``today``.
 
     The newest version in force counts; a deleted (revoked, withdrawn) record is gone.
@@ -426,8 +432,8 @@ def _current_fields(
     for record_id, record_type, operation, content_ct in rows:
         latest[record_id] = (record_type, operation, content_ct)
     return [
-        (record_type, json.loads(keys.decrypt(content_ct, CONTENT_CONTEXT)))
-        for record_type, operation, content_ct in latest.values()
+        (record_id, record_type, json.loads(keys.decrypt(content_ct, CONTENT_CONTEXT)))
+        for record_id, (record_type, operation, content_ct) in latest.items()
         if operation != "delete" and content_ct is not None
     ]
 
@@ -446,7 +452,9 @@ def enterprise_profile(
     licences: list[PublicLicence] = []
     penalties: list[PublicPenalty] = []
     record_types = (publicity.licences.record_type, publicity.penalties.record_type)
-    for record_type, fields in _current_fields(session, keys, subject.id, record_types, day):
+    current = _current_fields(session, keys, subject.id, record_types, day)
+    repaired = repaired_penalties(session, [record_id for record_id, _, _ in current])
+    for record_id, record_type, fields in current:
         decided = _day(fields.get("decision_date"))
         if decided is None:
             continue
@@ -463,7 +471,9 @@ def enterprise_profile(
                     )
                 )
             continue
-        ends = penalty_publicity_ends(fields, day, publicity.penalties)
+        ends = penalty_publicity_ends(
+            fields, day, publicity.penalties, repaired=record_id in repaired
+        )
         if ends is not None:
             penalties.append(
                 PublicPenalty(

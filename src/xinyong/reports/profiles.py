@@ -136,6 +136,31 @@ class DisputeRules(_Strict):
     outcome_source: str
 
 
+class RepairRules(_Strict):
+    """Credit-repair (信用修复) rules in force from ``effective_from`` (RULES.md 12-13).
+
+    Penalties' minimum publicity periods by severity are not repeated here: they are the
+    lists' ``[publicity.penalties]`` data (xinyong.lists.definitions).
+    """
+
+    effective_from: date
+    calendar: str = Field(pattern=r"^[a-z]{2,8}$")
+    # Acknowledged (受理) within this period of the application's receipt.
+    acknowledgement: PeriodRule
+    # Decided within this period of the acknowledgement (or an appeal's receipt).
+    decision: PeriodRule
+    # List types whose entries may be repaired; court lists are removed by the courts.
+    repairable_list_types: tuple[str, ...]
+    court_list_types: tuple[str, ...] = ()
+    court_list_source: str
+    conditions_source: str
+    # A rejection may be appealed this many times (a second decision by an operator).
+    appeals: int = Field(default=1, ge=0, le=3)
+    appeal_source: str
+    free: bool = True
+    free_source: str
+
+
 class ProfileHeader(_Strict):
     code: str = Field(pattern=r"^[a-z]{2,8}$")
     version: str
@@ -153,6 +178,8 @@ class JurisdictionProfile(_Strict):
     purposes: tuple[PurposeRule, ...]
     # Dispute rules by effective date (the newest in force on a filing day applies).
     disputes: tuple[DisputeRules, ...] = Field(min_length=1)
+    # Credit-repair rules by effective date; none where repair does not apply (us).
+    repair: tuple[RepairRules, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> JurisdictionProfile:
@@ -180,6 +207,9 @@ class JurisdictionProfile(_Strict):
         starts = [rules.effective_from for rules in self.disputes]
         if starts != sorted(set(starts)):
             raise ValueError("dispute rules must have distinct effective_from dates, oldest first")
+        starts = [rules.effective_from for rules in self.repair]
+        if starts != sorted(set(starts)):
+            raise ValueError("repair rules must have distinct effective_from dates, oldest first")
         return self
 
     @property
@@ -213,6 +243,11 @@ class JurisdictionProfile(_Strict):
                 f"{day.isoformat()}"
             )
         return in_force[-1]
+
+    def repair_rules(self, day: date) -> RepairRules | None:
+        """The credit-repair rules in force on ``day``; None where repair does not apply."""
+        in_force = [rules for rules in self.repair if rules.effective_from <= day]
+        return in_force[-1] if in_force else None
 
     def end_of_day(self, day: date) -> datetime:
         """The first instant after ``day`` in the profile's timezone, in UTC (exclusive)."""

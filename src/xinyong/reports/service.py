@@ -89,6 +89,7 @@ from xinyong.reports.schemas import (
     Summary,
 )
 from xinyong.rights.disputes import dispute_flags
+from xinyong.rights.repaired import repaired_record_ids
 from xinyong.rights.service import statements_as_of
 
 REPORT_PRODUCT = "report"
@@ -775,6 +776,12 @@ def issue_report(
         ),
     )
     requester = authorization.requester
+    if requester is RequesterKind.INSTITUTION:
+        # A repaired item is no longer shared (RULES.md 12); the subject and staff still see it.
+        repaired = repaired_record_ids(
+            session, [item.record.id for item in credit_file.items], credit_file.cutoff
+        )
+        credit_file.items = [item for item in credit_file.items if item.record.id not in repaired]
     chargeable = (
         authorization.purpose.code == "subject_request"
         and subject.kind == "person"

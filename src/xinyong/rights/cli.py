@@ -11,7 +11,7 @@ import typer
 from xinyong.cli.context import platform
 from xinyong.db import transaction
 from xinyong.institutions.schemas import LOCAL_OPERATOR
-from xinyong.rights import calendar, disputes
+from xinyong.rights import calendar, disputes, repair
 
 disputes_app = typer.Typer(
     help="Disputes: the deadline job (run it daily from cron) and the KPIs.",
@@ -60,6 +60,25 @@ def run_deadlines(
     )
     if run.failed:
         raise typer.Exit(1)
+
+
+@disputes_app.command("run-repair-deadlines")
+def run_repair_deadlines(
+    today: Annotated[
+        str | None, typer.Option(help="Run as of this date (default: today in the profile's zone).")
+    ] = None,
+) -> None:
+    """Flag credit-repair applications not acknowledged or decided in time (idempotent)."""
+    from xinyong.cli.main import console
+
+    p = platform()
+    day = _day(today) or _profile_today()
+    with transaction(p.factory) as session:
+        run = repair.run_repair_deadlines(session, day)
+    console.print(
+        f"{day.isoformat()}: repair acknowledgements overdue {run.acknowledgement_overdue}, "
+        f"decisions overdue {run.decision_overdue}"
+    )
 
 
 @disputes_app.command("kpis")

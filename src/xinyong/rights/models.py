@@ -199,3 +199,73 @@ class DisputeEvent(AppendOnly, Base):
     note_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # Ids, codes and dates only.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- credit repair ----------------------------------------------------------------------------
+
+
+class RepairCase(Base):
+    """A subject's application to repair (信用修复) one list entry or one published penalty.
+
+    The row holds the current state; every change is a :class:`RepairEvent` (append-only)
+    that bumps ``version``. The repair rules in force on the filing day are kept in
+    ``rules``; ``conditions`` is the latest automatic check (ids, codes and dates only).
+    """
+
+    __tablename__ = "repair_cases"
+    __table_args__ = (
+        Index("ix_repair_cases_subject", "subject_id", "id"),
+        Index("ix_repair_cases_status", "status"),
+        Index("ix_repair_cases_record", "record_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    # penalty | list_entry
+    target_kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_records.id"), default=None)
+    list_entry_id: Mapped[int | None] = mapped_column(ForeignKey("list_entries.id"), default=None)
+    # submitted | acknowledged | approved | rejected | appealed
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(default=1)
+    # subject | operator
+    filed_by: Mapped[str] = mapped_column(String(16))
+    # The signed credit commitment and the evidence of performance: personal data, encrypted.
+    commitment_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    evidence_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    profile: Mapped[str] = mapped_column(String(8))
+    profile_version: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    filed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    filed_on: Mapped[date]
+    acknowledge_by: Mapped[date]
+    acknowledged_on: Mapped[date | None] = mapped_column(default=None)
+    decide_by: Mapped[date | None] = mapped_column(default=None)
+    decided_on: Mapped[date | None] = mapped_column(default=None)
+    # approved | rejected (the latest decision)
+    decision: Mapped[str | None] = mapped_column(String(16), default=None)
+    decision_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    appeals_used: Mapped[int] = mapped_column(default=0)
+    acknowledgement_overdue_at: Mapped[datetime | None] = mapped_column(default=None)
+    decision_overdue_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set on approval: from then the item is no longer published nor shared.
+    repaired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RepairEvent(AppendOnly, Base):
+    """One change of a repair case: who, when, what, why."""
+
+    __tablename__ = "repair_events"
+    __table_args__ = (Index("ix_repair_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("repair_cases.id"))
+    case_version: Mapped[int]
+    event: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    role: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

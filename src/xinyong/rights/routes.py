@@ -24,7 +24,7 @@ from xinyong.api.deps import (
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.service import locate_subject
 from xinyong.institutions.schemas import Principal, Role
-from xinyong.rights import calendar, disputes, service
+from xinyong.rights import calendar, disputes, repair, service
 from xinyong.rights.schemas import (
     CalendarDayView,
     CalendarLoadView,
@@ -501,3 +501,167 @@ def read_calendars(
         )
         for loaded, days in calendar.list_calendars(session, jurisdiction, year)
     ]
+
+
+# --- credit repair ----------------------------------------------------------------------------
+
+repair_router = APIRouter(tags=["repair"])
+
+
+@repair_router.post(
+    "/v1/portal/repairs",
+    status_code=201,
+    tags=["portal"],
+    summary="Apply to repair a list entry or a published penalty of yours (free)",
+)
+def apply_own_repair(
+    body: repair.RepairApplication,
+    session: DbSession,
+    keys: Keys,
+    profile: Profile,
+    principal: Subject,
+) -> repair.RepairView:
+    assert principal.subject_id is not None
+    case = repair.apply_for_repair(session, keys, profile, principal, principal.subject_id, body)
+    return repair.view_case(session, keys, principal, case)
+
+
+@repair_router.get(
+    "/v1/portal/repairs", tags=["portal"], summary="Your repair applications, newest first"
+)
+def read_own_repairs(
+    session: DbSession,
+    keys: Keys,
+    principal: Subject,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[repair.RepairView]:
+    return repair.list_cases(
+        session, keys, principal, subject_id=principal.subject_id, offset=offset, limit=limit
+    )
+
+
+@repair_router.get(
+    "/v1/portal/repairs/{case_id}",
+    tags=["portal"],
+    summary="One of your repair applications: conditions, decision and timeline",
+)
+def read_own_repair(
+    case_id: int, session: DbSession, keys: Keys, principal: Subject
+) -> repair.RepairView:
+    return repair.view_case(session, keys, principal, repair.case_for(session, principal, case_id))
+
+
+@repair_router.post(
+    "/v1/portal/repairs/{case_id}/appeal",
+    tags=["portal"],
+    summary="Appeal a rejected repair application (once)",
+)
+def appeal_own_repair(
+    case_id: int, body: repair.RepairAppeal, session: DbSession, keys: Keys, principal: Subject
+) -> repair.RepairView:
+    case = repair.appeal(session, principal, case_id, body)
+    return repair.view_case(session, keys, principal, case)
+
+
+@repair_router.post(
+    "/v1/repairs", status_code=201, summary="Apply for repair on a subject's behalf (operators)"
+)
+def apply_repair_on_behalf(
+    body: repair.RepairApplicationOnBehalf,
+    session: DbSession,
+    keys: Keys,
+    profile: Profile,
+    principal: Operator,
+) -> repair.RepairView:
+    application = repair.RepairApplication.model_validate(body.model_dump(exclude={"subject_id"}))
+    case = repair.apply_for_repair(session, keys, profile, principal, body.subject_id, application)
+    return repair.view_case(session, keys, principal, case)
+
+
+@repair_router.get("/v1/repairs", summary="Repair applications, newest first (staff)")
+def read_repairs(
+    session: DbSession,
+    keys: Keys,
+    principal: StaffReader,
+    subject_id: int | None = None,
+    status: repair.RepairStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[repair.RepairView]:
+    return repair.list_cases(
+        session,
+        keys,
+        principal,
+        subject_id=subject_id,
+        status=status,
+        offset=offset,
+        limit=limit,
+    )
+
+
+@repair_router.get(
+    "/v1/repairs/kpis",
+    summary="Repair service levels: open, awaiting, overdue, approved, rejected, appealed",
+)
+def read_repair_kpis(session: DbSession, profile: Profile, _: StaffReader) -> repair.RepairKpis:
+    return repair.repair_kpis(session, profile.today())
+
+
+@repair_router.get("/v1/repairs/{case_id}", summary="One repair application with its timeline")
+def read_repair(
+    case_id: int, session: DbSession, keys: Keys, principal: StaffReader
+) -> repair.RepairView:
+    return repair.view_case(session, keys, principal, repair.get_case(session, case_id))
+
+
+@repair_router.post(
+    "/v1/repairs/{case_id}/acknowledge",
+    summary="Acknowledge (受理) a repair application; the decision period starts",
+)
+def acknowledge_repair(
+    case_id: int, session: DbSession, keys: Keys, principal: Operator
+) -> repair.RepairView:
+    case = repair.acknowledge(session, principal, case_id)
+    return repair.view_case(session, keys, principal, case)
+
+
+@repair_router.post(
+    "/v1/repairs/{case_id}/decide",
+    summary="Approve (the item is repaired) or reject a repair application, with a reason",
+)
+def decide_repair(
+    case_id: int,
+    body: repair.RepairDecision,
+    session: DbSession,
+    keys: Keys,
+    principal: Operator,
+) -> repair.RepairView:
+    case = repair.decide(session, keys, principal, case_id, body)
+    return repair.view_case(session, keys, principal, case)
+
+
+@repair_router.post(
+    "/v1/repairs/{case_id}/appeal",
+    summary="Appeal a rejection on the subject's behalf (once)",
+)
+def appeal_repair(
+    case_id: int, body: repair.RepairAppeal, session: DbSession, keys: Keys, principal: Operator
+) -> repair.RepairView:
+    case = repair.appeal(session, principal, case_id, body)
+    return repair.view_case(session, keys, principal, case)
+
+
+@repair_router.post(
+    "/v1/repairs/{case_id}/appeal-decision",
+    summary="Decide an appeal against a rejection (the second and last decision)",
+)
+def decide_repair_appeal(
+    case_id: int,
+    body: repair.RepairDecision,
+    session: DbSession,
+    keys: Keys,
+    principal: Operator,
+) -> repair.RepairView:
+    case = repair.decide_appeal(session, keys, principal, case_id, body)
+    return repair.view_case(session, keys, principal, case)

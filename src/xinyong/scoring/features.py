@@ -48,6 +48,7 @@ from xinyong.scoring.snapshot import (
     INQUIRIES_FILE,
     INQUIRIES_SCHEMA,
     INQUIRY_PRODUCTS,
+    REPAIRED_FILE,
     SUBJECTS_FILE,
     SUBJECTS_SCHEMA,
     as_utc,
@@ -329,12 +330,17 @@ def _retained(
 
 
 def point_in_time_items(
-    versions: ir.Table, record_type: RecordType, as_of: date, profile: JurisdictionProfile
+    versions: ir.Table,
+    record_type: RecordType,
+    as_of: date,
+    profile: JurisdictionProfile,
+    repaired: ir.Table | None = None,
 ) -> ir.Table:
     """A record type's items as of ``as_of`` from its version table.
 
     The newest version received before the end of ``as_of`` (profile time zone) and valid
-    by then, unless it is a tombstone, and only while retained.
+    by then, unless it is a tombstone, only while retained, and not once a credit repair of
+    the record was approved (``repaired``: record_id, repaired_at).
     """
     cutoff = profile.end_of_day(as_of)
     known = versions.filter(
@@ -347,6 +353,11 @@ def point_in_time_items(
     latest = ranked.filter(ranked.version == ranked._newest)
     alive = latest.filter(latest.operation != "delete")
     kept = alive.filter(_retained(alive, record_type, as_of, profile))
+    if repaired is not None:
+        gone = repaired.filter(repaired.repaired_at < ibis.timestamp(cutoff)).select(
+            _gone_id="record_id"
+        )
+        kept = kept.anti_join(gone, kept.record_id == gone._gone_id)
     return kept.select(*items_schema(record_type).names)
 
 
@@ -677,8 +688,12 @@ def snapshot_inputs(
             f"the snapshot was taken on {profile.today(manifest.taken_at).isoformat()}; "
             f"it cannot give features as of the later date {as_of.isoformat()}"
         )
+    repaired_path = directory / REPAIRED_FILE
+    repaired = con.read_parquet(repaired_path) if repaired_path.exists() else None
     items = {
-        record_type.code: point_in_time_items(con.read_parquet(path), record_type, as_of, profile)
+        record_type.code: point_in_time_items(
+            con.read_parquet(path), record_type, as_of, profile, repaired
+        )
         for record_type, path in iter_version_files(directory)
     }
     return FeatureInputs(
@@ -709,8 +724,15 @@ def subject_inputs(
 
     catalog = get_catalog()
     credit_file = assemble_file(session, keys, profile, subject, as_of)
+    from xinyong.rights.repaired import repaired_record_ids
+
+    repaired = repaired_record_ids(
+        session, [item.record.id for item in credit_file.items], before=credit_file.cutoff
+    )
     rows: dict[str, list[dict[str, Any]]] = {code: [] for code in catalog.record_types}
     for item in credit_file.items:
+        if item.record.id in repaired:
+            continue
         record_type = catalog.record_type(item.record.record_type)
         rows[record_type.code].append(
             {

@@ -5,6 +5,7 @@ A snapshot is a directory written by :func:`write_snapshot`:
     manifest.json                 when it was taken, catalog and profile, row counts
     subjects.parquet              subject_id, kind
     inquiries.parquet             subject_id, occurred_at, purpose (served report and score queries)
+    repaired.parquet              record_id, repaired_at (credit repair approved)
     versions/<record_type>.parquet
                                   one row per record version: record_id, subject_id, version,
                                   operation, valid_from, received_at and the typed fields
@@ -53,6 +54,7 @@ SNAPSHOT_VERSION: Final = 1
 MANIFEST_FILE: Final = "manifest.json"
 SUBJECTS_FILE: Final = "subjects.parquet"
 INQUIRIES_FILE: Final = "inquiries.parquet"
+REPAIRED_FILE: Final = "repaired.parquet"
 VERSIONS_DIR: Final = "versions"
 
 # Products whose served queries count as inquiries (a list check does not).
@@ -78,6 +80,7 @@ SUBJECTS_SCHEMA: Final = pa.schema([("subject_id", pa.int64()), ("kind", pa.stri
 INQUIRIES_SCHEMA: Final = pa.schema(
     [("subject_id", pa.int64()), ("occurred_at", UTC_TIMESTAMP), ("purpose", pa.string())]
 )
+REPAIRED_SCHEMA: Final = pa.schema([("record_id", pa.int64()), ("repaired_at", UTC_TIMESTAMP)])
 _VERSION_COLUMNS: Final = [
     ("record_id", pa.int64()),
     ("subject_id", pa.int64()),
@@ -259,6 +262,23 @@ def write_snapshot(
                 {"subject_id": subject_id, "occurred_at": as_utc(occurred_at), "purpose": purpose}
             )
         inquiry_count = inquiries.close()
+
+        # Records a credit repair has repaired stop counting from that moment (RULES.md 12).
+        from xinyong.rights.models import RepairCase
+
+        repaired = _private_file(work / REPAIRED_FILE, REPAIRED_SCHEMA, chunk_rows)
+        for record_id, repaired_at in session.execute(
+            select(RepairCase.record_id, RepairCase.repaired_at)
+            .where(
+                RepairCase.record_id.is_not(None),
+                RepairCase.repaired_at.is_not(None),
+                RepairCase.repaired_at <= taken_at,
+            )
+            .order_by(RepairCase.id)
+        ):
+            if record_id is not None and repaired_at is not None:
+                repaired.add({"record_id": record_id, "repaired_at": as_utc(repaired_at)})
+        repaired.close()
 
         counts: dict[str, int] = {}
         for record_type in catalog.record_types.values():
