@@ -278,6 +278,10 @@ def server(url: str, key_file: Path, workdir: Path, log_level: str) -> Iterator[
         "XINYONG_DATA_DIR": str(workdir / "server-data"),
         "XINYONG_KEY_FILE": str(key_file),
         "XINYONG_LOG_LEVEL": log_level,
+        # The embedded webhook worker and daily jobs would compete with the measured
+        # requests (the loaded data leaves outbox events to fan out); production runs them
+        # in worker processes of their own.
+        "XINYONG_EVENTS_WORKER": "off",
     }
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:

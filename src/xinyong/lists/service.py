@@ -826,7 +826,7 @@ def _active_entries(session: Session, subject_id: int, today: date) -> list[_Hel
     """
     definitions = get_definitions()
     held: list[_Held] = []
-    for row in session.connection().execute(_HELD_QUERY, {"subject_id": subject_id}):
+    for row in session.execute(_HELD_QUERY, {"subject_id": subject_id}):
         if row.planned_end_date is not None and row.planned_end_date < today:
             continue  # past its term: expired, whether or not the job has run
         entry = _Entry(
@@ -990,12 +990,10 @@ def _recent_score_query() -> Any:
     """Whether the subject has a score as of ``since`` or later (built once)."""
     from xinyong.scoring.models import SubjectScore
 
+    scores = SubjectScore.__table__
     return (
-        select(SubjectScore.id)
-        .where(
-            SubjectScore.subject_id == bindparam("subject_id"),
-            SubjectScore.as_of >= bindparam("since"),
-        )
+        select(scores.c.id)
+        .where(scores.c.subject_id == bindparam("subject_id"), scores.c.as_of >= bindparam("since"))
         .limit(1)
     )
 
@@ -1022,9 +1020,7 @@ def _score_incentives(
     # A tier needs a score at most max_age_days old: without any that recent, none applies,
     # and the history (decrypted) need not be read.
     oldest = today - timedelta(days=max(rule.max_age_days for rule in rules))
-    recent = session.connection().execute(
-        _recent_score_query(), {"subject_id": subject.id, "since": oldest}
-    )
+    recent = session.execute(_recent_score_query(), {"subject_id": subject.id, "since": oldest})
     if recent.first() is None:
         return []
     latest = next(
