@@ -481,8 +481,8 @@ def test_the_embedded_worker_runs_the_list_job_once_a_day(
         return service.run_maintenance(session, day)
 
     worker = Worker(factory, keys, daily_jobs=[job])
-    worker._run_daily_jobs()
-    worker._run_daily_jobs()  # the same day: not again
+    worker.run_daily_jobs()
+    worker.run_daily_jobs()  # the same day: not again
     assert len(runs) == 1
     [entry] = _entries(factory, subject_id)
     assert entry.status == "expired"

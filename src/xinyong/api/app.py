@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -24,13 +23,11 @@ from xinyong.identity.crypto import KeyRing, load_keyring
 from xinyong.identity.routes import router as subjects_router
 from xinyong.ingestion.routes import router as ingestion_router
 from xinyong.institutions.routes import router as institutions_router
+from xinyong.jobs import daily_jobs
 from xinyong.lists.routes import public_router as public_lists_router
 from xinyong.lists.routes import router as lists_router
-from xinyong.lists.service import run_maintenance as run_list_maintenance
 from xinyong.records.routes import router as records_router
 from xinyong.reports.routes import router as reports_router
-from xinyong.rights.disputes import run_dispute_deadlines
-from xinyong.rights.repair import run_repair_deadlines
 from xinyong.rights.routes import disputes_router, repair_router
 from xinyong.rights.routes import router as rights_router
 from xinyong.scoring.routes import router as models_router
@@ -64,11 +61,7 @@ def create_app(
                 app.state.session_factory,
                 app.state.keys,
                 interval=settings.events_interval_seconds,
-                daily_jobs=[
-                    run_list_maintenance,
-                    partial(run_dispute_deadlines, keys=app.state.keys),
-                    run_repair_deadlines,
-                ],
+                daily_jobs=daily_jobs(app.state.keys),
             )
             worker.start()
         try:

@@ -29,20 +29,25 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Fan out new events and deliver due webhooks, round after round, until Ctrl-C.
+    """Fan out new events and deliver due webhooks, round after round, until Ctrl-C; run the
+    daily jobs (list terms, dispute and repair deadlines) once a day.
 
     Any number of workers may run against one database; set XINYONG_EVENTS_WORKER=off on
     the API servers when workers run on their own.
     """
     from xinyong.cli.main import console
     from xinyong.events.service import make_client
-    from xinyong.events.tasks import describe, run_cycle
+    from xinyong.events.tasks import Worker, describe, run_cycle
+    from xinyong.jobs import daily_jobs
 
     p = platform()
     pause = interval if interval is not None else p.settings.events_interval_seconds
+    scheduler = Worker(p.factory, p.keys, daily_jobs=daily_jobs(p.keys))
     with make_client() as client:
         try:
             while True:
+                # The daily jobs (list terms, dispute and repair deadlines), once a day.
+                scheduler.run_daily_jobs()
                 result = run_cycle(p.factory, p.keys, client=client)
                 if once or not result.idle:
                     console.print(describe(result), highlight=False)

@@ -118,7 +118,7 @@ class Worker:
         with make_client() as client:
             # The first round waits one interval: starting the app stays quick.
             while not self._stop.wait(self._interval):
-                self._run_daily_jobs()
+                self.run_daily_jobs()
                 try:
                     result = run_cycle(self._factory, self._keys, client=client)
                 except Exception:
@@ -127,7 +127,8 @@ class Worker:
                 if not result.idle:
                     logger.info("events: %s", describe(result))
 
-    def _run_daily_jobs(self) -> None:
+    def run_daily_jobs(self) -> None:
+        """Run the daily jobs unless they already ran today (also for workers without a loop)."""
         today = datetime.now().astimezone().date()
         if not self._daily_jobs or self._last_day == today:
             return
