@@ -197,12 +197,82 @@ def test_split_points_close_bins_on_the_left_for_every_column_type(
         [Bin(str(i), 1, 0, 0.0) for i in range(6)],
         splits=[-1.0, 2.0, 3.5, 7.25],
     )
+    sql = ibis.to_sql(
+        characteristic_points(characteristic, [1.0] * 6, ibis.table({"x": "float64"}, name="t").x)
+        .name("p")
+        .as_table(),
+        dialect="duckdb",
+    )
+    assert sql.count("WHEN") == 1  # the same points in every bin: only the missing test
     points = [10.0, 20.5, 30.25, 40.125, 50.0625, 5.5]  # the last one is Missing
     numbers = [-3, -1, 0, 1, 2, 3, 4, 7, 8, 100]
     nullable = dtype[0].isupper() or dtype.startswith("float")
     values = pd.Series(numbers + ([None] if nullable else []), dtype="Float64").astype(dtype)
+    if dtype.startswith("float"):
+        values = pd.concat(
+            [values, pd.Series([np.nan, np.inf, -np.inf, 3.4999, 7.25, 7.2501], dtype=dtype)],
+            ignore_index=True,
+        )
     table = ibis.memtable(pd.DataFrame({"row": range(len(values)), "x": values}))
     query = table.select("row", p=characteristic_points(characteristic, points, table.x))
     result = con.execute(query.order_by("row"))["p"].to_numpy(dtype=float)
     expected = np.asarray(points)[characteristic.bin_indices(values)]
     np.testing.assert_array_equal(result, expected)
+
+
+def test_adjacent_bins_with_the_same_points_share_a_branch(con: ibis.BaseBackend) -> None:
+    characteristic = Characteristic(
+        "x",
+        "numerical",
+        [Bin(str(i), 1, 0, 0.0) for i in range(5)],
+        splits=[1.0, 2.5, 4.0],
+    )
+    points = [10.0, 10.0, 20.0, 20.0, 7.0]  # bins 0-1 and 2-3 give the same points
+    values = pd.Series([-5.0, 1.0, 2.4999, 2.5, 3.0, 4.0, 9.0, np.nan, None], dtype="float64")
+    table = ibis.memtable(pd.DataFrame({"row": range(len(values)), "x": values}))
+    expression = characteristic_points(characteristic, points, table.x)
+    sql = ibis.to_sql(table.select(p=expression), dialect="duckdb")
+    assert sql.count("WHEN") == 2  # the missing test and x < 2.5; x >= 2.5 is the ELSE
+    result = con.execute(table.select("row", p=expression).order_by("row"))["p"]
+    expected = np.asarray(points)[characteristic.bin_indices(values)]
+    np.testing.assert_array_equal(result.to_numpy(dtype=float), expected)
+
+
+def test_negative_zero_and_fractional_points_keep_every_bit(con: ibis.BaseBackend) -> None:
+    characteristic = Characteristic(
+        "x", "numerical", [Bin(str(i), 1, 0, 0.0) for i in range(4)], splits=[0.1, 0.2]
+    )
+    points = [-0.0, 0.1 + 0.2, 1e-300, 2.0]
+    values = pd.Series([0.0, 0.1, 0.15, 0.2, 0.3, np.nan], dtype="float64")
+    table = ibis.memtable(pd.DataFrame({"row": range(len(values)), "x": values}))
+    query = table.select("row", p=characteristic_points(characteristic, points, table.x))
+    result = con.execute(query.order_by("row"))["p"].to_numpy(dtype=float)
+    expected = np.asarray(points)[characteristic.bin_indices(values)]
+    assert result.tobytes() == expected.tobytes()  # -0.0 stays -0.0, 0.30000000000000004 too
+
+
+@pytest.mark.parametrize(
+    ("groups", "values", "dtype"),
+    [
+        ([["a", "b"], ["c"]], ["a", "b", "c", "d", None], "object"),
+        ([["True", "False"]], [True, False, None], "boolean"),
+        ([["True"], ["False"]], [True, False, None], "boolean"),
+    ],
+)
+def test_missing_and_unseen_categories_take_the_missing_points(
+    groups: list[list[str]], values: list[object], dtype: str, con: ibis.BaseBackend
+) -> None:
+    characteristic = Characteristic(
+        "c",
+        "categorical",
+        [Bin(str(i), 1, 0, 0.0) for i in range(len(groups) + 1)],
+        groups=groups,
+    )
+    points = [float(10 * (i + 1)) for i in range(len(groups))] + [-3.0]  # last: Missing
+    series = pd.Series(values, dtype=dtype)
+    table = ibis.memtable(pd.DataFrame({"row": range(len(series)), "c": series}))
+    query = table.select("row", p=characteristic_points(characteristic, points, table.c))
+    result = con.execute(query.order_by("row"))["p"].to_numpy(dtype=float)
+    expected = np.asarray(points)[characteristic.bin_indices(series)]
+    np.testing.assert_array_equal(result, expected)
+    assert result[-1] == -3.0  # NULL

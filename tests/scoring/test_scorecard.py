@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from xinyong.scoring import (
     Scaling,
     WoeScorecard,
 )
+from xinyong.scoring.boosting import NUM_LEAVES_CANDIDATES
 from xinyong.scoring.errors import InvalidScoringDataError
 
 
@@ -175,3 +177,59 @@ def test_prohibited_features_are_refused(
     assert error.extensions["columns"] == ["personal_status_and_sex", "age_years", "民族"]
     assert "sex" in error.extensions["bases"]["personal_status_and_sex"]
     assert "marital status" in error.extensions["bases"]["personal_status_and_sex"]
+
+
+def test_boosted_init_only_stores_parameters() -> None:
+    model = BoostedModel(num_leaves=4, learning_rate=0.1)
+    assert model.get_params()["num_leaves"] == 4
+    assert model.get_params()["n_estimators"] is None  # chosen at fit by default
+    assert not [name for name in vars(model) if name.endswith("_")]
+
+
+def test_boosted_chooses_tree_size_and_count_on_the_training_sample(
+    credit_data: tuple[pd.DataFrame, np.ndarray], tmp_path: Path
+) -> None:
+    X, y = credit_data
+    model = BoostedModel(max_estimators=60, early_stopping_rounds=15).fit(X, y)
+    tuning = model.tuning_
+    assert tuning["num_leaves"] in NUM_LEAVES_CANDIDATES
+    assert 1 <= tuning["n_estimators"] <= 60
+    assert tuning["inner_folds"] == 5
+    assert [c["num_leaves"] for c in tuning["candidates"]] == list(NUM_LEAVES_CANDIDATES)
+    best = max(tuning["candidates"], key=lambda c: c["inner_auc"])
+    assert (best["num_leaves"], best["n_estimators"]) == (
+        tuning["num_leaves"],
+        tuning["n_estimators"],
+    )
+    assert model.booster_.num_trees() == tuning["n_estimators"]
+    # The same data gives the same model; the artifact keeps the choice and scores the same.
+    again = BoostedModel(max_estimators=60, early_stopping_rounds=15).fit(X, y)
+    assert again.booster_.model_to_string() == model.booster_.model_to_string()
+    path = tmp_path / "boosted.json"
+    model.save(path)
+    loaded = BoostedModel.load(path)
+    assert loaded.tuning_ == tuning
+    assert np.array_equal(loaded.score(X), model.score(X))
+
+
+def test_boosted_given_values_are_not_searched(
+    credit_data: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    X, y = credit_data
+    model = BoostedModel(num_leaves=4, n_estimators=12).fit(X, y)
+    assert model.tuning_ == {"num_leaves": 4, "n_estimators": 12}
+    assert model.booster_.num_trees() == 12
+
+
+def test_boosted_probability_follows_the_monotone_constraints(boosted: BoostedModel) -> None:
+    row = {
+        "overdue_months_24m": 1,
+        "credit_utilisation": 0.4,
+        "age_of_oldest_account_months": 60.0,
+        "hard_inquiries_6m": 1,
+        "housing": "rent",
+    }
+    overdue = pd.DataFrame([{**row, "overdue_months_24m": v} for v in range(9)])
+    history = pd.DataFrame([{**row, "age_of_oldest_account_months": v} for v in range(0, 241, 8)])
+    assert (np.diff(boosted.predict_proba(overdue)[:, 1]) >= 0).all()  # constraint +1
+    assert (np.diff(boosted.predict_proba(history)[:, 1]) <= 0).all()  # constraint -1

@@ -7,10 +7,20 @@ the training sample. Each feature carries a monotone constraint on the probabili
 characteristic's constraint follows the trend of its monotonic binning and a WOE-encoded
 one is ``−1`` (a higher WOE means lower risk). The score is the probability of bad put on
 the same points scale as the scorecard.
+
+The size of the trees (``num_leaves``) and the number of trees (``n_estimators``) are, by
+default, chosen on the training sample alone by an inner stratified cross-validation:
+each candidate tree size is boosted on every inner fold in lockstep, with the WOE encoders
+refitted on that fold's training part, until the mean validation AUC over the folds has not
+improved for ``early_stopping_rounds`` trees; the candidate with the best mean AUC wins, with
+the number of trees at which that mean peaked, and the model is refitted on the whole
+training sample. Data outside ``fit``'s ``X`` is never looked at. Giving ``num_leaves`` or
+``n_estimators`` fixes that value instead.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,6 +38,13 @@ from xinyong.scoring.scaling import Scaling
 
 _TREND_CONSTRAINT = {"ascending": 1, "descending": -1, "none": 0}
 
+NUM_LEAVES_CANDIDATES: tuple[int, ...] = (8, 16, 32)
+"""The tree sizes the inner cross-validation chooses among when ``num_leaves`` is None."""
+FALLBACK_NUM_LEAVES = 8
+FALLBACK_N_ESTIMATORS = 100
+"""Used, for whichever was not given, when the sample is too small to cross-validate
+(fewer than two goods or two bads)."""
+
 
 class BoostedModel:
     """A LightGBM classifier following the scikit-learn estimator contract (y: 1 = bad)."""
@@ -42,15 +59,18 @@ class BoostedModel:
         pdo: float = 20.0,
         categorical_features: Sequence[str] = (),
         monotone_constraints: Mapping[str, int] | None = None,
-        n_estimators: int = 400,
-        learning_rate: float = 0.03,
-        num_leaves: int = 15,
+        n_estimators: int | None = None,
+        learning_rate: float = 0.05,
+        num_leaves: int | None = None,
         min_child_samples: int = 20,
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
         random_state: int = 0,
         trend_mode: str = "auto",
+        inner_folds: int = 5,
+        max_estimators: int = 2000,
+        early_stopping_rounds: int = 100,
     ) -> None:
         self.base_score = base_score
         self.base_odds = base_odds
@@ -66,6 +86,9 @@ class BoostedModel:
         self.reg_lambda = reg_lambda
         self.random_state = random_state
         self.trend_mode = trend_mode
+        self.inner_folds = inner_folds
+        self.max_estimators = max_estimators
+        self.early_stopping_rounds = early_stopping_rounds
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {
@@ -85,6 +108,9 @@ class BoostedModel:
             "reg_lambda": self.reg_lambda,
             "random_state": self.random_state,
             "trend_mode": self.trend_mode,
+            "inner_folds": self.inner_folds,
+            "max_estimators": self.max_estimators,
+            "early_stopping_rounds": self.early_stopping_rounds,
         }
 
     @property
@@ -103,12 +129,12 @@ class BoostedModel:
                 "monotone_constraints must map known characteristics to -1, 0 or 1",
                 columns=unknown,
             )
-        encoders: dict[str, Characteristic] = {}
+        categorical: list[str] = []
         constraints: dict[str, int] = {}
         for name in frame.columns:
             dtype = dtype_of(frame[name], self.categorical_features)
             if dtype == "categorical":
-                encoders[name] = fit_characteristic(name, frame[name], target, dtype="categorical")
+                categorical.append(name)
                 constraints[name] = given.get(name, -1)
             elif name in given:
                 constraints[name] = given[name]
@@ -119,36 +145,130 @@ class BoostedModel:
                 constraints[name] = _TREND_CONSTRAINT[trend]
 
         self.features_ = list(frame.columns)
-        self.encoders_ = encoders
         self.constraints_ = constraints
-        classifier = lightgbm.LGBMClassifier(
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples,
-            subsample=self.subsample,
-            subsample_freq=1,
-            colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda,
-            monotone_constraints=[constraints[n] for n in self.features_],
-            monotone_constraints_method="advanced",
-            random_state=self.random_state,
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=1,
-            verbose=-1,
+        self.tuning_ = self._choose(frame, target, categorical)
+        self.encoders_ = _fit_encoders(frame, target, categorical)
+        train = lightgbm.Dataset(self._matrix(frame), target, params=self._dataset_params())
+        self.booster_ = lightgbm.train(
+            self._lightgbm_params(int(self.tuning_["num_leaves"])),
+            train,
+            num_boost_round=int(self.tuning_["n_estimators"]),
         )
-        classifier.fit(self._matrix(frame), target)
-        self.booster_ = classifier.booster_
         self.training_digest_ = training_digest(frame, target)
         self.metrics_ = self._training_metrics(frame, target)
         return self
 
-    def _matrix(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+    # --- LightGBM parameters and the inner cross-validation --------------------------------
+
+    def _dataset_params(self) -> dict[str, Any]:
+        return {"verbose": -1}
+
+    def _lightgbm_params(self, num_leaves: int) -> dict[str, Any]:
+        """The booster's parameters (``LGBMClassifier``'s names in comments)."""
+        return {
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "bagging_fraction": self.subsample,  # subsample
+            "bagging_freq": 1,
+            "feature_fraction": self.colsample_bytree,  # colsample_bytree
+            "lambda_l2": self.reg_lambda,  # reg_lambda
+            "monotone_constraints": [self.constraints_[n] for n in self.features_],
+            "monotone_constraints_method": "advanced",
+            "seed": self.random_state,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+
+    def _choose(
+        self, frame: pd.DataFrame, target: npt.NDArray[np.int64], categorical: list[str]
+    ) -> dict[str, Any]:
+        """Tree size and number of trees: as given, or chosen by inner cross-validation."""
+        if self.num_leaves is not None and self.n_estimators is not None:
+            return {"num_leaves": self.num_leaves, "n_estimators": self.n_estimators}
+        from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
+
+        folds = min(self.inner_folds, int(np.bincount(target).min()))
+        if folds < 2:
+            return {
+                "num_leaves": self.num_leaves or FALLBACK_NUM_LEAVES,
+                "n_estimators": self.n_estimators or FALLBACK_N_ESTIMATORS,
+                "inner_folds": 0,
+            }
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        parts = []
+        for inner_train, inner_valid in splitter.split(np.zeros(len(target)), target):
+            train_frame = frame.iloc[inner_train].reset_index(drop=True)
+            valid_frame = frame.iloc[inner_valid].reset_index(drop=True)
+            encoders = _fit_encoders(train_frame, target[inner_train], categorical)
+            parts.append(
+                (
+                    self._matrix(train_frame, encoders),
+                    target[inner_train],
+                    self._matrix(valid_frame, encoders),
+                    target[inner_valid],
+                )
+            )
+        candidates = (
+            [self.num_leaves] if self.num_leaves is not None else list(NUM_LEAVES_CANDIDATES)
+        )
+        rounds = self.n_estimators if self.n_estimators is not None else self.max_estimators
+        patience = None if self.n_estimators is not None else self.early_stopping_rounds
+        results = []
+        for leaves in candidates:
+            auc, trees = self._inner_curve(parts, leaves, rounds, patience)
+            results.append({"num_leaves": leaves, "n_estimators": trees, "inner_auc": auc})
+        # The best mean AUC; on a tie, the smaller trees (listed first).
+        best = max(results, key=lambda r: float(r["inner_auc"]))
+        return {
+            "num_leaves": best["num_leaves"],
+            "n_estimators": best["n_estimators"],
+            "inner_folds": folds,
+            "candidates": results,
+        }
+
+    def _inner_curve(
+        self,
+        parts: list[tuple[Any, Any, Any, Any]],
+        num_leaves: int,
+        rounds: int,
+        patience: int | None,
+    ) -> tuple[float, int]:
+        """Boost every inner fold in lockstep; the best mean validation AUC and its trees."""
+        import lightgbm
+
+        params = {**self._lightgbm_params(num_leaves), "metric": "auc"}
+        boosters = []
+        for X_train, y_train, X_valid, y_valid in parts:
+            train = lightgbm.Dataset(X_train, y_train, params=self._dataset_params())
+            booster = lightgbm.Booster(params, train)
+            booster.add_valid(lightgbm.Dataset(X_valid, y_valid, reference=train), "valid")
+            boosters.append(booster)
+        best_auc, best_trees = -math.inf, 0
+        for trees in range(1, max(rounds, 1) + 1):
+            aucs = []
+            for booster in boosters:
+                booster.update()
+                aucs.append(booster.eval_valid()[0][2])
+            mean = float(np.mean(aucs))
+            # With a fixed number of trees (no patience), the AUC at that number counts.
+            if patience is None or mean > best_auc:
+                best_auc, best_trees = mean, trees
+            elif trees - best_trees >= patience:
+                break
+        return best_auc, best_trees
+
+    def _matrix(
+        self, frame: pd.DataFrame, encoders: Mapping[str, Characteristic] | None = None
+    ) -> npt.NDArray[np.float64]:
+        encoders = self.encoders_ if encoders is None else encoders
         columns = []
         for name in self.features_:
-            if name in self.encoders_:
-                columns.append(self.encoders_[name].woe(frame[name]))
+            if name in encoders:
+                columns.append(encoders[name].woe(frame[name]))
             else:
                 columns.append(pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float))
         return np.column_stack(columns)
@@ -190,6 +310,7 @@ class BoostedModel:
                 self.encoders_[n].to_dict() for n in self.features_ if n in self.encoders_
             ],
             "booster": self.booster_.model_to_string(),
+            "tuning": self.tuning_,
             "training_digest": self.training_digest_,
             "metrics": self.metrics_,
         }
@@ -212,6 +333,17 @@ class BoostedModel:
             str(e["name"]): Characteristic.from_dict(e) for e in document["encoders"]
         }
         model.booster_ = lightgbm.Booster(model_str=document["booster"])
+        model.tuning_ = dict(document.get("tuning") or {})
         model.training_digest_ = str(document["training_digest"])
         model.metrics_ = dict(document["metrics"])
         return model
+
+
+def _fit_encoders(
+    frame: pd.DataFrame, target: npt.NDArray[np.int64], categorical: Sequence[str]
+) -> dict[str, Characteristic]:
+    """The WOE encoder (monotonic categorical binning) of each categorical characteristic."""
+    return {
+        name: fit_characteristic(name, frame[name], target, dtype="categorical")
+        for name in categorical
+    }

@@ -1,10 +1,10 @@
 """A fitted WOE scorecard compiled to an Ibis expression, so batch scoring runs in the engine.
 
-Each characteristic becomes one ``CASE`` over its bins, giving that characteristic's points;
-the score is their sum, left to right in ``card.features_`` order, exactly as
-:meth:`WoeScorecard.score` adds them. The expression is plain Ibis: the caller picks the
-engine (``ibis.duckdb.connect()`` by default, PySpark or another Ibis backend for larger
-data), and ``ibis.to_sql(expr, dialect=...)`` prints the SQL.
+Each characteristic becomes one flat searched ``CASE`` over its bins, giving that
+characteristic's points; the score is their sum, left to right in ``card.features_`` order,
+exactly as :meth:`WoeScorecard.score` adds them. The expression is plain Ibis: the caller
+picks the engine (``ibis.duckdb.connect()`` by default, PySpark or another Ibis backend for
+larger data), and ``ibis.to_sql(expr, dialect=...)`` prints the SQL.
 
 Import this module explicitly (``from xinyong.scoring.compile import compile_scorecard``):
 ``import xinyong.scoring`` does not import Ibis.
@@ -12,21 +12,37 @@ Import this module explicitly (``from xinyong.scoring.compile import compile_sco
 Binning follows :meth:`Characteristic.bin_indices`:
 
 - numerical: bin ``i`` holds ``splits[i-1] <= x < splits[i]`` (a value on a split point
-  goes to the bin on its right); NULL and NaN go to the *Missing* bin;
-- categorical: membership in the bin's category keys, where a number matches the key
-  :func:`~xinyong.scoring.binning.category_key` gives it (``3``, ``3.0`` → ``"3"``) and a
-  boolean matches ``"True"`` / ``"False"``; NULL, NaN and categories not seen in training go
-  to the *Missing* bin.
+  goes to the bin on its right); NULL and NaN go to the *Missing* bin. The missing test
+  comes first, so no engine's NaN ordering matters, and the ``x < split`` tests follow in
+  order, each row leaving the ``CASE`` at its bin;
+- categorical: membership in the bin's category keys (``=`` for a single key, ``IN`` for
+  several), where a number matches the key :func:`~xinyong.scoring.binning.category_key`
+  gives it (``3``, ``3.0`` → ``"3"``) and a boolean matches ``"True"`` / ``"False"``; NULL,
+  NaN and categories not seen in training match no key and take the ``ELSE``: the *Missing*
+  bin's points.
 
-Points and split points are written as ``CAST('<shortest repr>' AS DOUBLE)`` rather than as
-bare numeric literals: engines such as DuckDB read ``0.1`` as a DECIMAL, and decimal
-arithmetic or decimal-to-double conversion can differ from Python's floats in the last bit.
-Parsing the shortest round-trip string gives the very same double, so the compiled points
-and score equal the Python ones bit for bit.
+Literals are exact. Whole numbers (the points of a scorecard with whole points, split points
+such as ``2.0``) are plain integer literals: every engine converts an integer below 2⁵³ to
+the very same double. Other numbers are written as ``CAST('<shortest repr>' AS DOUBLE)``
+rather than as bare numeric literals: engines such as DuckDB read ``0.1`` as a DECIMAL, and
+decimal arithmetic or decimal-to-double conversion can differ from Python's floats in the
+last bit. Parsing the shortest round-trip string gives the very same double. With whole
+points a characteristic's ``CASE`` yields integers and is cast to float64 once. Either way
+the compiled points and score equal the Python ones bit for bit.
+
+Why this shape (measured on DuckDB, 1,000,000 rows): DuckDB tests a ``CASE``'s branches one
+after the other, vector by vector, on the rows still undecided, and its time grows with the
+number of branches far more than with their order. A balanced tree of nested ``CASE``s,
+chunked ``CASE``s and branch-free arithmetic (summing ``x >= split`` indicators) were no
+faster, or slower; testing NULL/NaN last (or letting NULL fall through to ``ELSE``) was
+slower, since comparisons on vectors still holding NULLs take DuckDB's slower path. So the
+branches are few (adjacent bins with the same points share one) and flat. Literal
+expressions are cached, which halves the time Ibis takes to build the expression.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -43,7 +59,33 @@ SCORE_COLUMN = "score"
 
 def _double(value: float) -> Any:
     """A float64 literal that every engine parses to exactly ``value``."""
-    return ibis.literal(repr(float(value))).cast("float64")
+    return _parsed_double(repr(float(value)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_double(text: str) -> Any:
+    # Keyed by the text, not the float: 0.0 and -0.0 are equal floats but other doubles.
+    return ibis.literal(text).cast("float64")
+
+
+@functools.lru_cache(maxsize=4096)
+def _integer(value: int) -> Any:
+    return ibis.literal(value)
+
+
+def _whole(value: float) -> bool:
+    """Whether ``value`` is an integer that a float64 holds exactly (and not ``-0.0``)."""
+    return (
+        math.isfinite(value)
+        and value.is_integer()
+        and abs(value) < 2**53
+        and not (value == 0 and math.copysign(1.0, value) < 0)
+    )
+
+
+def _number(value: float) -> Any:
+    """``value`` as a literal: a plain integer when it is whole, else an exact float64."""
+    return _integer(int(value)) if _whole(value) else _double(value)
 
 
 def _is_missing(column: Any) -> Any:
@@ -64,10 +106,14 @@ def _as_number(column: Any) -> Any:
 
 
 def _below(column: Any, number: Any, split: float) -> Any:
-    """``number < split``; on an integer column ``column < ceil(split)``, the same and cheaper."""
+    """``number < split``; on an integer column ``column < ceil(split)``, the same and cheaper.
+
+    A whole split point is written as an integer literal: comparing a float64 with an
+    integer is exact, and it spares the engine (and Ibis) a cast.
+    """
     if column.type().is_integer() and math.isfinite(split) and abs(split) < 2**53:
-        return column < math.ceil(split)
-    return number < _double(split)
+        return column < _integer(math.ceil(split))
+    return number < _number(split)
 
 
 def _numeric_key(key: str) -> float | None:
@@ -83,15 +129,24 @@ def _numeric_key(key: str) -> float | None:
     return number if key == str(number) else None
 
 
+def _is_one_of(column: Any, values: Sequence[Any]) -> Any:
+    """``column = v`` for a single value (cheaper than ``IN (v)`` in DuckDB), else ``IN``."""
+    return column == values[0] if len(values) == 1 else column.isin(list(values))
+
+
 def _in_group(column: Any, keys: Sequence[str]) -> Any:
-    """Whether ``category_key(value)`` is one of ``keys``; None when nothing can match."""
+    """Whether ``category_key(value)`` is one of ``keys``; None when nothing can match.
+
+    The condition is never true for NULL or NaN (a NULL compares to NULL, which is not
+    true, and no key is NaN), so those rows fall through to the *Missing* points.
+    """
     dtype = column.type()
     if dtype.is_boolean():
         flags = {key == "True" for key in keys if key in ("True", "False")}
         if not flags:
             return None
         if len(flags) == 2:
-            return ibis.literal(True)
+            return column.notnull()
         return column if True in flags else ~column
     if dtype.is_numeric():
         numbers = sorted({n for n in map(_numeric_key, keys) if n is not None})
@@ -99,38 +154,59 @@ def _in_group(column: Any, keys: Sequence[str]) -> Any:
             return None
         if dtype.is_integer():
             whole = [int(n) for n in numbers if n.is_integer()]
-            return column.isin(whole) if whole else None
-        return _as_number(column).isin([_double(n) for n in numbers])
+            return _is_one_of(column, whole) if whole else None
+        return _is_one_of(_as_number(column), [_number(n) for n in numbers])
     text = column if dtype.is_string() else column.cast("string")
-    return text.isin(list(keys))
+    return _is_one_of(text, list(keys))
 
 
 def characteristic_points(
     characteristic: Characteristic, points: Sequence[float], column: Any
 ) -> Any:
-    """The points of ``characteristic`` for each value of ``column``, as a float64 expression."""
+    """The points of ``characteristic`` for each value of ``column``, as a float64 expression.
+
+    One flat ``CASE`` over the bins; adjacent numerical bins with the very same points share
+    one branch. When every points value is a whole number (the default, whole points) the
+    branches are integer literals and the ``CASE`` is cast to float64 once; otherwise each
+    branch is an exact float64 literal. Either way the values are the very doubles of
+    ``points``.
+    """
     if len(points) != len(characteristic.bins):
         raise InvalidScoringDataError(
             f"{characteristic.name}: {len(points)} points for {len(characteristic.bins)} bins"
         )
-    literals = [_double(p) for p in points]
+    whole = all(_whole(float(p)) for p in points)
+    literals = [_integer(int(p)) if whole else _double(p) for p in points]
     missing_points = literals[characteristic.missing_index]
-    branches: list[tuple[Any, Any]] = [(_is_missing(column), missing_points)]
+    branches: list[tuple[Any, Any]] = []
     if characteristic.dtype == "numerical":
         number = _as_number(column)
-        if not column.type().is_numeric():  # text that is not a number is missing too
-            branches[0] = (_is_missing(number), missing_points)
-        regular = characteristic.missing_index  # bins before Missing: len(splits) + 1
-        for index, split in enumerate(characteristic.splits):
-            branches.append((_below(column, number, split), literals[index]))
-        otherwise = literals[regular - 1]
+        # NULL and NaN first: engines disagree on how NaN compares with a number.
+        missing = _is_missing(column if column.type().is_numeric() else number)
+        branches.append((missing, missing_points))
+        # Split points between bins with the very same points need no test of their own.
+        cuts = [
+            index
+            for index in range(len(characteristic.splits))
+            if repr(float(points[index])) != repr(float(points[index + 1]))
+        ]
+        for index in cuts:  # bin i when x < splits[i], from the bottom up
+            branches.append((_below(column, number, characteristic.splits[index]), literals[index]))
+        otherwise = literals[characteristic.missing_index - 1]  # the last regular bin
     else:
-        for index, group in enumerate(characteristic.groups):
-            condition = _in_group(column, group)
+        # NULL, NaN and categories not seen in training match no group: the ELSE branch.
+        # The groups are disjoint, so their order is free: the most frequent in training
+        # first. DuckDB tests every branch vector by vector, so it gains nothing measurable;
+        # an engine that tests row by row (short-circuiting) does fewer tests.
+        bins = characteristic.bins
+        order = sorted(range(len(characteristic.groups)), key=lambda i: (-bins[i].count, i))
+        for index in order:
+            condition = _in_group(column, characteristic.groups[index])
             if condition is not None:
                 branches.append((condition, literals[index]))
-        otherwise = missing_points  # a category not seen in training
-    return ibis.cases(*branches, else_=otherwise)
+        otherwise = missing_points
+    result = ibis.cases(*branches, else_=otherwise) if branches else otherwise
+    return result.cast("float64") if whole else result
 
 
 def _require_columns(card: WoeScorecard, table: Any) -> None:
