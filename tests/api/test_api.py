@@ -319,6 +319,8 @@ WRONG_ROLE_CASES = [
     (Role.QUERIER, "POST", "/v1/repairs"),
     (Role.FURNISHER, "GET", "/v1/repairs"),
     (Role.QUERIER, "GET", "/v1/repairs/kpis"),
+    (Role.QUERIER, "GET", "/v1/kpis/usage"),
+    (Role.FURNISHER, "GET", "/v1/kpis/rights"),
     (Role.FURNISHER, "GET", "/v1/repairs/1"),
     (Role.AUDITOR, "POST", "/v1/repairs/1/acknowledge"),
     (Role.AUDITOR, "POST", "/v1/repairs/1/decide"),

@@ -24,6 +24,7 @@ from xinyong.identity.routes import router as subjects_router
 from xinyong.ingestion.routes import router as ingestion_router
 from xinyong.institutions.routes import router as institutions_router
 from xinyong.jobs import daily_jobs
+from xinyong.kpi.routes import router as kpi_router
 from xinyong.lists.routes import public_router as public_lists_router
 from xinyong.lists.routes import router as lists_router
 from xinyong.records.routes import router as records_router
@@ -105,6 +106,7 @@ def create_app(
         scores_router,
         webhooks_router,
         lists_router,
+        kpi_router,
         public_lists_router,
         # Server-rendered pages (/public, /static): HTML, not in the OpenAPI document.
         web_router,

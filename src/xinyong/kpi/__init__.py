@@ -1,0 +1,1 @@
+"""Platform metrics: usage of the credit file, and how subjects' rights are served."""
