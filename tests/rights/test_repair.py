@@ -371,9 +371,13 @@ def test_approving_a_penalty_stops_publicity_and_sharing(
     assert record_id not in shared()
     # A repaired penalty no longer counts in scores, online or in batch.
     assert penalty_features("after") == (0, 0)
-    # The subject still sees it.
+    # The subject still sees it, marked repaired (JSON and HTML).
     report = issue(factory, keys, subject_principal(subject_id), subject_id, "subject_request")
-    assert record_id in {item.record_id for item in all_items(report)}
+    [item] = [item for item in all_items(report) if item.record_id == record_id]
+    assert item.repaired
+    from xinyong.reports.render import render_html
+
+    assert "已信用修复" in render_html(report)
     with factory() as session:
         types = session.scalars(
             select(OutboxEvent.event_type).where(OutboxEvent.subject_id == subject_id)

@@ -161,6 +161,7 @@ TEXT: Final[Mapping[str, Label]] = {
     # items
     "item.negative": ("负面信息", "Negative"),
     "item.disputed": ("异议中", "Disputed"),
+    "item.repaired": ("已信用修复", "Repaired"),
     "item.furnisher": ("信息提供机构", "Furnished by"),
     "item.record_key": ("业务标识", "Reference"),
     "item.record_id": ("记录编号", "Record"),

@@ -348,6 +348,7 @@ class _Item:
     heading: str
     negative: bool
     disputed: bool
+    repaired: bool
     field_rows: tuple[tuple[_Pair, ...], ...]
     meta: tuple[_Pair, ...]
     grid: _Grid | None
@@ -386,6 +387,7 @@ class _ReportView:
     digest_note: str
     negative_label: str
     disputed_label: str
+    repaired_label: str
     page_counter_css: Markup
 
 
@@ -543,6 +545,7 @@ class _ViewBuilder:
             digest_note=self.t("meta.digest_note"),
             negative_label=self.t("item.negative"),
             disputed_label=self.t("item.disputed"),
+            repaired_label=self.t("item.repaired"),
             page_counter_css=_page_counter_css(self.lang),
         )
 
@@ -794,6 +797,7 @@ class _ViewBuilder:
             heading=f"{number}. " + " · ".join([type_name, *naming]),
             negative=item.negative,
             disputed=item.disputed,
+            repaired=item.repaired,
             field_rows=_rows(self._fields(item, record_type)),
             meta=meta,
             grid=self._grid(item.fields),

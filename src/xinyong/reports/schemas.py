@@ -131,6 +131,11 @@ class ReportItem(_Out):
     fields: dict[str, Any]
     content_hash: str = Field(description="SHA-256 (hex) of the version's canonical content.")
     disputed: bool = False
+    repaired: bool = Field(
+        default=False,
+        description="A credit repair of the item was approved: it is no longer shared with "
+        "institutions (shown only to the subject and staff).",
+    )
     statements: list[ItemStatement] = Field(default_factory=list)
 
 

@@ -776,11 +776,11 @@ def issue_report(
         ),
     )
     requester = authorization.requester
+    # A repaired item is no longer shared (RULES.md 12); the subject and staff see it marked.
+    repaired = repaired_record_ids(
+        session, [item.record.id for item in credit_file.items], credit_file.cutoff
+    )
     if requester is RequesterKind.INSTITUTION:
-        # A repaired item is no longer shared (RULES.md 12); the subject and staff still see it.
-        repaired = repaired_record_ids(
-            session, [item.record.id for item in credit_file.items], credit_file.cutoff
-        )
         credit_file.items = [item for item in credit_file.items if item.record.id not in repaired]
     chargeable = (
         authorization.purpose.code == "subject_request"
@@ -867,6 +867,7 @@ def issue_report(
             fields={k: v for k, v in item.fields.items() if k not in drop},
             content_hash=version.content_hash.hex(),
             disputed=record.id in disputed,
+            repaired=record.id in repaired,
             statements=[
                 ItemStatement(statement_id=s.id, text=s.text, made_at=s.made_at)
                 for s in statements.get(record.id, [])
