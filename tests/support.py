@@ -276,3 +276,38 @@ def furnisher_state(
             for v in history.versions
         ]
     return state
+
+
+def cli_in_process(
+    database_url: str, workdir: Path, monkeypatch: Any
+) -> Callable[..., tuple[int, str, str]]:
+    """Run `xinyong ARGS…` in this process against ``database_url``: (exit code, out, err).
+
+    Clears every ``XINYONG_`` variable, works in ``workdir`` and re-reads the settings on
+    each run; ``monkeypatch`` (pytest's) undoes it all after the test.
+    """
+    from click.testing import CliRunner
+
+    from xinyong.cli import main as cli_main
+    from xinyong.config import get_settings
+
+    for name in list(os.environ):
+        if name.startswith("XINYONG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("XINYONG_DATA_DIR", str(workdir / "data"))
+    monkeypatch.setenv("XINYONG_DATABASE_URL", database_url)
+    monkeypatch.setattr(cli_main.console, "width", 200)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        get_settings.cache_clear()
+        monkeypatch.setattr(sys, "argv", ["xinyong", *args])
+        with CliRunner().isolation() as (out, err, _):
+            try:
+                cli_main.main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            return code, out.getvalue().decode(), err.getvalue().decode()
+
+    return run

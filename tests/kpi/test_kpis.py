@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from support import new_uscc
+from support import cli_in_process, new_uscc
+from xinyong.config import get_settings
 from xinyong.db import transaction, utcnow
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
@@ -123,29 +122,7 @@ def test_kpis_over_http_and_in_the_cli(
     backwards = client.get("/v1/kpis/rights?from=2026-06-30&to=2026-01-01", headers=auditor)
     assert backwards.status_code == 400
     assert backwards.json()["code"] == "invalid_period"
-    from typer.testing import CliRunner
-
-    from xinyong.cli import main as cli_main
-    from xinyong.config import get_settings
-
-    for name in list(os.environ):
-        if name.startswith("XINYONG_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XINYONG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("XINYONG_DATABASE_URL", fresh_db_url)
-
-    def xinyong(*args: str) -> tuple[int, str, str]:
-        get_settings.cache_clear()
-        monkeypatch.setattr(sys, "argv", ["xinyong", *args])
-        with CliRunner().isolation() as (out, err, _):
-            try:
-                cli_main.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            return code, out.getvalue().decode(), err.getvalue().decode()
-
+    xinyong = cli_in_process(fresh_db_url, tmp_path, monkeypatch)
     code, out, err = xinyong("kpi", "rights")
     assert code == 0, err
     assert '"list_exit"' in out

@@ -3,7 +3,6 @@ commands that run them (征信业管理条例 Art. 25; FCRA §1681i(a)(2), (a)(5
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from dispute_support import (
     TEXT,
     Person,
@@ -29,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from reports.helpers import Furnish, subject_principal
-from support import account_row, auth
+from support import account_row, auth, cli_in_process
 from xinyong.api.app import create_app
 from xinyong.config import Settings, get_settings
 from xinyong.db import transaction
@@ -364,30 +362,7 @@ def test_kpis_are_computed_from_the_cases(
 @pytest.fixture
 def xinyong(fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Run `xinyong ARGS…` in this process against an empty database of its own."""
-    import os
-
-    from xinyong.cli import main as cli_main
-
-    for name in list(os.environ):
-        if name.startswith("XINYONG_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XINYONG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("XINYONG_DATABASE_URL", fresh_db_url)
-    monkeypatch.setattr(cli_main.console, "width", 200)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        get_settings.cache_clear()
-        monkeypatch.setattr(sys, "argv", ["xinyong", *args])
-        with CliRunner().isolation() as (out, err, _):
-            try:
-                cli_main.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-            return code, out.getvalue().decode(), err.getvalue().decode()
-
-    yield run
+    yield cli_in_process(fresh_db_url, tmp_path, monkeypatch)
     get_settings.cache_clear()
 
 
