@@ -14,7 +14,14 @@ import pytest
 
 from xinyong.scoring import WoeScorecard
 from xinyong.scoring.binning import Bin, Characteristic
-from xinyong.scoring.compile import characteristic_points, compile_scorecard, score_expression
+from xinyong.scoring.compile import (
+    FEATURES_RELATION,
+    characteristic_points,
+    compile_scorecard,
+    score_expression,
+    score_table,
+    scoring_sql,
+)
 from xinyong.scoring.errors import InvalidScoringDataError
 
 pytestmark = pytest.mark.filterwarnings(
@@ -276,3 +283,62 @@ def test_missing_and_unseen_categories_take_the_missing_points(
     expected = np.asarray(points)[characteristic.bin_indices(series)]
     np.testing.assert_array_equal(result, expected)
     assert result[-1] == -3.0  # NULL
+
+
+@pytest.mark.parametrize("card_fixture", ["scorecard", "unrounded"])
+def test_score_table_runs_the_cached_sql_and_equals_python(
+    request: pytest.FixtureRequest,
+    card_fixture: str,
+    holdout: tuple[pd.DataFrame, np.ndarray],
+    tmp_path: Path,
+) -> None:
+    card: WoeScorecard = request.getfixturevalue(card_fixture)
+    frame = awkward_rows(card, holdout[0])
+    frame["subject_id"] = np.arange(len(frame))
+    path = tmp_path / "features.parquet"
+    frame.to_parquet(path)
+    con = ibis.duckdb.connect()
+    tables = {
+        "a table": con.create_table("features", frame),
+        "a Parquet view": con.read_parquet(path),
+        "an expression": con.table("features").filter(ibis._.subject_id >= 0),
+    }
+    for label, table in tables.items():
+        result = score_table(card, table, keep=["subject_id"], points_prefix="").to_pandas()
+        assert list(result.columns) == ["subject_id", *card.features_, "score"], label
+        np.testing.assert_array_equal(result["subject_id"].to_numpy(), frame["subject_id"])
+        assert_same(card, frame, result)
+    only = score_table(card, tables["a table"], score_name="s")
+    assert only.column_names == ["s"]
+    np.testing.assert_array_equal(only["s"].to_numpy(), card.score(frame))
+
+
+def test_scoring_sql_is_compiled_once_per_model_version_and_schema(
+    scorecard: WoeScorecard, unrounded: WoeScorecard
+) -> None:
+    schema = ibis.memtable(scorecard_frame()).schema()
+    first = scoring_sql(scorecard, schema)
+    assert scoring_sql(scorecard, schema) is first  # from the cache
+    assert first.startswith("SELECT")
+    assert f'FROM "{FEATURES_RELATION}"' in first
+    # The same model loaded again (another object) shares the SQL; another model does not.
+    assert scoring_sql(WoeScorecard.from_artifact(scorecard.to_artifact()), schema) is first
+    assert scoring_sql(unrounded, schema) != first
+    # Column types change the SQL (an integer column compares with whole numbers).
+    floats = ibis.schema({n: "float64" if t.is_numeric() else t for n, t in schema.items()})
+    assert scoring_sql(scorecard, floats) != first
+    assert scoring_sql(scorecard, schema, keep=["housing"]) != first
+
+
+def test_scoring_sql_refuses_missing_and_clashing_columns(scorecard: WoeScorecard) -> None:
+    schema = ibis.memtable(scorecard_frame()).schema()
+    with pytest.raises(InvalidScoringDataError, match="missing from the data"):
+        scoring_sql(scorecard, ibis.schema({n: t for n, t in schema.items() if n != "housing"}))
+    with pytest.raises(InvalidScoringDataError, match="missing from the data"):
+        scoring_sql(scorecard, schema, keep=["subject_id"])
+    with pytest.raises(InvalidScoringDataError, match="clash"):
+        scoring_sql(scorecard, schema, keep=["housing"], points_prefix="")
+    with pytest.raises(InvalidScoringDataError, match="clash"):
+        scoring_sql(scorecard, schema, keep=["housing"], score_name="housing")
+    with pytest.raises(InvalidScoringDataError, match="clash"):
+        scoring_sql(scorecard, schema, points_prefix="", score_name="housing")

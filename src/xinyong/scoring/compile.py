@@ -6,6 +6,11 @@ exactly as :meth:`WoeScorecard.score` adds them. The expression is plain Ibis: t
 picks the engine (``ibis.duckdb.connect()`` by default, PySpark or another Ibis backend for
 larger data), and ``ibis.to_sql(expr, dialect=...)`` prints the SQL.
 
+For a batch, :func:`score_table` runs the scoring query on DuckDB with its SQL text taken
+from a cache (:func:`scoring_sql`), so a model version is compiled once per process rather
+than once per batch: building the expression and compiling it with sqlglot costs
+milliseconds, a sixth of what DuckDB takes to score a million rows.
+
 Import this module explicitly (``from xinyong.scoring.compile import compile_scorecard``):
 ``import xinyong.scoring`` does not import Ibis.
 
@@ -44,6 +49,8 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -258,10 +265,163 @@ def compile_scorecard(card: WoeScorecard, table: Any, *, keep: Sequence[str] = (
     return projected.mutate(**{SCORE_COLUMN: total})
 
 
+# --- SQL compiled once per model version --------------------------------------------------
+
+FEATURES_RELATION = "__xinyong_features__"
+"""The name the cached scoring SQL reads its features from (a CTE over the caller's data)."""
+
+_SQL_CACHE: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_SQL_CACHE_SIZE = 64
+_SQL_CACHE_LOCK = threading.Lock()
+
+
+def _fingerprint(card: WoeScorecard) -> tuple[Any, ...]:
+    """What the compiled SQL depends on: each characteristic's bins, their points and order.
+
+    Two scorecards with the same fingerprint compile to the very same SQL, whatever else
+    (coefficients, training metrics) differs; a refitted or another version of a model has
+    other split points, groups, counts or points, so it never reuses another's SQL.
+    """
+    return tuple(
+        (
+            name,
+            c.dtype,
+            tuple(repr(float(v)) for v in c.splits),
+            tuple(tuple(group) for group in c.groups),
+            tuple(b.count for b in c.bins),
+            tuple(repr(float(p)) for p in card.points_[name]),
+        )
+        for name in card.features_
+        for c in (card.characteristics_[name],)
+    )
+
+
+def scoring_sql(
+    card: WoeScorecard,
+    schema: Any,
+    *,
+    keep: Sequence[str] = (),
+    points_prefix: str | None = None,
+    score_name: str = SCORE_COLUMN,
+    dialect: str = "duckdb",
+) -> str:
+    """The scoring query as SQL text over the relation :data:`FEATURES_RELATION`.
+
+    The ``keep`` columns, then (with ``points_prefix``) each characteristic's points named
+    ``points_prefix + name``, then the score as ``score_name``: the very expressions of
+    :func:`points_expressions` and :func:`score_expression`, compiled by Ibis for
+    ``dialect``. ``schema`` maps column names to Ibis types (an Ibis schema, or
+    ``table.schema()``); the types matter (integer, float and text columns compile
+    differently), other columns are ignored.
+
+    Building the expression and compiling it with sqlglot costs milliseconds per call (on
+    an idle machine about a sixth of DuckDB's time for a million rows), so the text is
+    cached, keyed by the scorecard's bins and points (:func:`_fingerprint`), the types of
+    the columns read, and the other arguments: a model version is compiled once per process
+    and schema.
+    """
+    require_fitted(card, "points_")
+    names = list(dict.fromkeys([*keep, *card.features_]))
+    absent = [name for name in names if name not in schema]
+    if absent:
+        raise InvalidScoringDataError(
+            f"columns missing from the data: {', '.join(absent)}", columns=absent
+        )
+    types = tuple((name, str(schema[name])) for name in names)
+    key = (_fingerprint(card), types, tuple(keep), points_prefix, score_name, dialect)
+    with _SQL_CACHE_LOCK:
+        sql = _SQL_CACHE.get(key)
+        if sql is not None:
+            _SQL_CACHE.move_to_end(key)
+            return sql
+    if points_prefix is not None:
+        outputs = [points_prefix + name for name in card.features_]
+        clashes = sorted({n for n in [*outputs, score_name] if n in keep})
+        clashes += [score_name] if score_name in outputs else []
+    else:
+        clashes = [score_name] if score_name in keep else []
+    if clashes:
+        raise InvalidScoringDataError(
+            f"kept columns clash with output columns: {', '.join(clashes)}", columns=clashes
+        )
+    table = ibis.table(ibis.schema({name: schema[name] for name in names}), FEATURES_RELATION)
+    columns = {}
+    if points_prefix is not None:
+        columns = {points_prefix + n: e for n, e in points_expressions(card, table).items()}
+    columns[score_name] = score_expression(card, table)
+    sql = str(ibis.to_sql(table.select(*keep, **columns), dialect=dialect))
+    with _SQL_CACHE_LOCK:
+        _SQL_CACHE[key] = sql
+        while len(_SQL_CACHE) > _SQL_CACHE_SIZE:
+            _SQL_CACHE.popitem(last=False)
+    return sql
+
+
+def clear_sql_cache() -> None:
+    """Forget every compiled scoring SQL text and cached literal (tests, benchmarks)."""
+    with _SQL_CACHE_LOCK:
+        _SQL_CACHE.clear()
+    _integer.cache_clear()
+    _parsed_double.cache_clear()
+
+
+def _source_sql(backend: Any, table: Any) -> str:
+    """SQL for the rows of ``table``: its name when it is a table or view, else compiled."""
+    operation = table.op()
+    namespace = getattr(operation, "namespace", None)
+    if (
+        type(operation).__name__ == "DatabaseTable"
+        and namespace is not None
+        and namespace.catalog is None
+        and namespace.database is None
+    ):
+        quoted = '"' + str(operation.name).replace('"', '""') + '"'  # an identifier, quoted
+        return f"SELECT * FROM {quoted}"  # noqa: S608
+    return str(backend.compile(table))
+
+
+def score_table(
+    card: WoeScorecard,
+    table: Any,
+    *,
+    keep: Sequence[str] = (),
+    points_prefix: str | None = None,
+    score_name: str = SCORE_COLUMN,
+) -> Any:
+    """Score the rows of a DuckDB-bound Ibis ``table`` with ``card``; a PyArrow table.
+
+    The columns of :func:`scoring_sql`, in the input's row order. The scoring SQL comes from
+    the cache (compiled once per model version and schema); only the data's own SQL is
+    compiled per call (none for a table or view, such as a registered frame or
+    ``read_parquet``). On other backends it runs the Ibis expression instead.
+    """
+    backend = table._find_backend()
+    sql = scoring_sql(
+        card,
+        table.schema(),
+        keep=keep,
+        points_prefix=points_prefix,
+        score_name=score_name,
+        dialect=backend.name,
+    )
+    if backend.name != "duckdb":
+        columns = {}
+        if points_prefix is not None:
+            columns = {points_prefix + n: e for n, e in points_expressions(card, table).items()}
+        columns[score_name] = score_expression(card, table)
+        return backend.to_pyarrow(table.select(*keep, **columns))
+    query = f'WITH "{FEATURES_RELATION}" AS ({_source_sql(backend, table)}) {sql}'
+    return backend.con.sql(query).to_arrow_table()
+
+
 __all__ = [
+    "FEATURES_RELATION",
     "SCORE_COLUMN",
     "characteristic_points",
+    "clear_sql_cache",
     "compile_scorecard",
     "points_expressions",
     "score_expression",
+    "score_table",
+    "scoring_sql",
 ]

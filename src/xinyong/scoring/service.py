@@ -287,18 +287,21 @@ class BatchSummary:
 
 
 def _batch_results(
-    card: WoeScorecard, segment: Segment, table: Any, con: Any
+    card: WoeScorecard, segment: Segment, table: Any
 ) -> Iterable[tuple[int, ScoreResult | Unscorable]]:
-    """Score every row of a features table inside the engine; reasons from the points."""
-    from xinyong.scoring.compile import points_expressions, score_expression
+    """Score every row of a features table inside the engine; reasons from the points.
 
-    points = points_expressions(card, table)
-    scored = table.mutate(
-        __score__=score_expression(card, table), **{f"__p_{name}": e for name, e in points.items()}
+    The scorecard's SQL is compiled once per model version (``score_table``'s cache); only
+    the feature query is compiled per batch.
+    """
+    from xinyong.scoring.compile import score_table
+
+    scored = score_table(
+        card, table, keep=list(table.columns), points_prefix="__p_", score_name="__score__"
     )
     names = feature_names(segment)
     max_points = card.max_points()
-    for row in con.to_pyarrow(scored).to_pylist():
+    for row in scored.to_pylist():
         features = {name: row[name] for name in names}
         clean = {name: (math.nan if value is None else value) for name, value in features.items()}
         refusal = unscorable_reason(clean, names, MINIMUM_CRITERIA[segment])
@@ -413,7 +416,7 @@ def score_all(
                 model, card = champions[segment]
                 summary.scored[segment] = summary.unscorable[segment] = 0
                 pending: list[tuple[int, ScoreResult | Unscorable]] = []
-                for subject_id, result in _batch_results(card, segment, table, con):
+                for subject_id, result in _batch_results(card, segment, table):
                     if isinstance(result, ScoreResult):
                         summary.scored[segment] += 1
                     else:
