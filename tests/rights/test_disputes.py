@@ -36,7 +36,8 @@ from xinyong.records.models import RecordVersion
 from xinyong.records.service import REASON_CONTEXT
 from xinyong.reports.profiles import get_profile
 from xinyong.rights.calendar import period_end, working_calendar
-from xinyong.rights.disputes import EVIDENCE_CONTEXT, MAX_EVIDENCE_BYTES, TEXT_CONTEXT
+from xinyong.rights.disputes import EVIDENCE_CONTEXT, TEXT_CONTEXT
+from xinyong.rights.evidence import MAX_EVIDENCE_BYTES
 from xinyong.rights.models import DisputeCase, DisputeEvent, DisputeEvidence
 
 CN = get_profile("cn")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from dispute_support import Person, problem
+from dispute_support import PDF, Person, problem
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -147,6 +147,24 @@ def apply(
         return repair.view_case(session, keys, operator(), case)
 
 
+def add_file(
+    factory: sessionmaker[Session], keys: KeyRing, case_id: int, content: bytes = PDF
+) -> repair.RepairView:
+    """Upload an evidence file as an operator; the case after it."""
+    with transaction(factory) as session:
+        repair.add_evidence(
+            session,
+            keys,
+            operator(),
+            case_id,
+            content=content,
+            content_type="application/pdf",
+            filename="缴款书.pdf",
+        )
+    with factory() as session:
+        return repair.view_case(session, keys, operator(), repair.get_case(session, case_id))
+
+
 def conditions(view: repair.RepairView) -> dict[str, repair.Condition]:
     return {condition.code: condition for condition in view.conditions}
 
@@ -213,10 +231,15 @@ def test_conditions_met_and_missing_with_dates(
     assert found["minimum_publicity_passed"].passes_on == lists_service.add_months(months_ago(5), 3)
     assert not found["no_new_violations"].met
     assert found["no_new_violations"].ids == [new]
-    assert found["obligations_performed"].met
+    # Text references alone are no evidence: the files are (uploaded once the case exists).
+    assert not found["obligations_performed"].met
+    assert "no evidence file" in found["obligations_performed"].detail
     assert found["credit_commitment"].met
-    assert view.missing == ["no_new_violations"]
+    assert view.missing == ["obligations_performed", "no_new_violations"]
     assert (view.status, view.filed_by) == ("submitted", "operator")
+    view = add_file(factory, keys, view.id)
+    assert conditions(view)["obligations_performed"].met
+    assert view.missing == ["no_new_violations"]
 
     # The newest penalty: nothing came after it, but its minimum has not passed; no evidence
     # and no signature.
@@ -359,11 +382,17 @@ def test_approving_a_penalty_stops_publicity_and_sharing(
     assert penalty_features("before") == (1, 1)
 
     view = apply(factory, keys, subject_id, application("penalty", record_id))
-    assert view.missing == []
+    assert view.missing == ["obligations_performed"]
+    assert add_file(factory, keys, view.id).missing == []
     approved = approve(factory, keys, view.id)
     assert (approved.status, approved.decision) == ("approved", "approved")
     assert approved.repaired_at is not None
-    assert [entry.event for entry in approved.timeline] == ["filed", "acknowledged", "decided"]
+    assert [entry.event for entry in approved.timeline] == [
+        "filed",
+        "evidence_added",
+        "acknowledged",
+        "decided",
+    ]
     # No champion in this database: nothing to re-score, and the event says so.
     assert approved.timeline[-1].details["rescored"] is False
 
@@ -397,7 +426,7 @@ def test_approving_a_list_entry_marks_it_repaired(
         factory, subject_id, "serious_dishonesty", "refuses_obligation", months_ago(6)
     )
     view = apply(factory, keys, subject_id, application("list_entry", entry_id))
-    assert view.missing == []
+    assert add_file(factory, keys, view.id).missing == []
     approve(factory, keys, view.id)
     with factory() as session:
         entry = session.get(ListEntry, entry_id)
@@ -535,7 +564,13 @@ def test_routes_and_problem_details(
     )
     assert created.status_code == 201, created.text
     case_id = created.json()["id"]
-    assert created.json()["missing"] == []
+    assert created.json()["missing"] == ["obligations_performed"]
+    uploaded = client.post(
+        f"/v1/repairs/{case_id}/evidence",
+        content=PDF,
+        headers={**auth(operator_key), "Content-Type": "application/pdf"},
+    )
+    assert uploaded.status_code == 201, uploaded.text
     listed = client.get("/v1/repairs", headers=auth(auditor_key))
     assert [case["id"] for case in listed.json()] == [case_id]
     assert listed.json()[0]["commitment"] is None  # auditors see no personal text
@@ -609,6 +644,7 @@ def test_approval_rescores_with_the_champion(
         factory, subject_id, "serious_dishonesty", "refuses_obligation", months_ago(6)
     )
     view = apply(factory, keys, subject_id, application("list_entry", entry_id))
+    add_file(factory, keys, view.id)
     approved = approve(factory, keys, view.id)
     assert approved.timeline[-1].details["rescored"] is True
     with factory() as session:

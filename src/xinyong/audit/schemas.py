@@ -19,6 +19,7 @@ class AccessAction(StrEnum):
     SCORE_HISTORY_READ = "subject.scores.read"
     DISPUTE_READ = "dispute.read"
     DISPUTE_EVIDENCE_READ = "dispute.evidence.read"
+    REPAIR_EVIDENCE_READ = "repair.evidence.read"
 
 
 class StaffAction(StrEnum):
@@ -52,6 +53,7 @@ class StaffAction(StrEnum):
     DISPUTE_INFORMATION_ADD = "dispute.information.add"
     DISPUTE_WITHDRAW = "dispute.withdraw"
     REPAIR_FILE = "repair.file"
+    REPAIR_EVIDENCE_ADD = "repair.evidence.add"
     REPAIR_ACKNOWLEDGE = "repair.acknowledge"
     REPAIR_DECIDE = "repair.decide"
     REPAIR_APPEAL_DECIDE = "repair.appeal_decide"

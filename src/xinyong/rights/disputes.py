@@ -69,6 +69,7 @@ from xinyong.reports.profiles import (
     JurisdictionProfile,
     get_profile,
 )
+from xinyong.rights import evidence as evidence_files
 from xinyong.rights.calendar import period_end, working_calendar
 from xinyong.rights.models import (
     DisputeCase,
@@ -102,17 +103,10 @@ NOTE_CONTEXT = b"dispute.note"
 OUTCOME_CONTEXT = b"dispute.written_outcome"
 EVIDENCE_CONTEXT = b"dispute.evidence"
 EVIDENCE_NAME_CONTEXT = b"dispute.evidence.filename"
+EVIDENCE = evidence_files.Contexts(EVIDENCE_CONTEXT, EVIDENCE_NAME_CONTEXT)
 
 MAX_ITEMS = 20
 MAX_TEXT = 4000
-# Evidence: PDF, PNG or JPEG, at most 5 MiB each and 10 per case, encrypted in the database.
-MAX_EVIDENCE_BYTES = 5 * 1024 * 1024
-MAX_EVIDENCE_FILES = 10
-EVIDENCE_TYPES: dict[str, bytes] = {
-    "application/pdf": b"%PDF-",
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "image/jpeg": b"\xff\xd8\xff",
-}
 ACTIVE_CASE = (CaseStatus.OPEN.value, CaseStatus.AWAITING_FURNISHER.value)
 ACTIVE_ITEM = (ItemStatus.PENDING.value, ItemStatus.OPEN.value)
 
@@ -165,28 +159,6 @@ class DisputeConsentRequiredError(PermissionDeniedError):
 class NotYourDisputeError(PermissionDeniedError):
     code = "not_your_dispute"
     title = "You may not act on this dispute"
-
-
-class EvidenceTooLargeError(XinyongError):
-    status = 413
-    code = "evidence_too_large"
-    title = "The evidence file is too large"
-
-
-class EvidenceTypeError(XinyongError):
-    status = 415
-    code = "evidence_type_not_allowed"
-    title = "Evidence must be a PDF, PNG or JPEG file"
-
-
-class EvidenceLimitError(ConflictError):
-    code = "evidence_limit_reached"
-    title = "The case has as many evidence files as it may"
-
-
-class EvidenceNotFoundError(NotFoundError):
-    code = "evidence_not_found"
-    title = "Evidence not found"
 
 
 class VerificationTaskNotFoundError(NotFoundError):
@@ -639,25 +611,18 @@ def _check_active(case: DisputeCase) -> None:
 # --- evidence and information -----------------------------------------------------------------
 
 
-def sniff_content_type(data: bytes) -> str | None:
-    """The allowed type whose signature the content starts with, if any."""
-    for content_type, magic in EVIDENCE_TYPES.items():
-        if data.startswith(magic):
-            return content_type
-    return None
-
-
 def add_evidence(
     session: Session,
     keys: KeyRing,
     principal: Principal,
     case_id: int,
     *,
-    content: bytes,
+    content: bytes | None,
     content_type: str | None,
     filename: str | None = None,
 ) -> DisputeEvidence:
-    """Store an evidence file with the case: size- and type-checked, hashed, encrypted.
+    """Store an evidence file with the case: size- and type-checked, hashed, encrypted
+    (:mod:`xinyong.rights.evidence`).
 
     The declared type must be PDF, PNG or JPEG and the content must start with that type's
     signature (a renamed file is refused).
@@ -665,39 +630,15 @@ def add_evidence(
     case = case_for(session, principal, case_id, lock=True)
     _check_may_act(principal, case)
     _check_active(case)
-    if len(content) > MAX_EVIDENCE_BYTES:
-        raise EvidenceTooLargeError(
-            f"an evidence file has at most {MAX_EVIDENCE_BYTES} bytes", limit=MAX_EVIDENCE_BYTES
-        )
-    declared = (content_type or "").split(";")[0].strip().lower()
-    if declared == "image/jpg":
-        declared = "image/jpeg"
-    if declared not in EVIDENCE_TYPES:
-        raise EvidenceTypeError(
-            f"evidence must be one of {', '.join(EVIDENCE_TYPES)}, not {declared or 'untyped'}",
-            allowed=list(EVIDENCE_TYPES),
-        )
-    if not content:
-        raise InvalidDisputeError("the evidence file is empty")
-    if sniff_content_type(content) != declared:
-        raise EvidenceTypeError(
-            f"the file's content is not {declared}", allowed=list(EVIDENCE_TYPES)
-        )
-    count = session.scalar(
-        select(func.count()).select_from(DisputeEvidence).where(DisputeEvidence.case_id == case.id)
+    checked = evidence_files.check_file(
+        content, content_type, filename, invalid=InvalidDisputeError
     )
-    if (count or 0) >= MAX_EVIDENCE_FILES:
-        raise EvidenceLimitError(
-            f"a case has at most {MAX_EVIDENCE_FILES} evidence files", limit=MAX_EVIDENCE_FILES
-        )
-    name = (filename or "").strip().replace("\\", "/").rsplit("/", 1)[-1][:200] or None
-    evidence = DisputeEvidence(
-        case_id=case.id,
-        filename_ct=keys.encrypt_text(name, EVIDENCE_NAME_CONTEXT) if name else None,
-        content_type=declared,
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        content_ct=keys.encrypt(content, EVIDENCE_CONTEXT),
+    evidence_files.check_room(session, DisputeEvidence.case_id, case.id)
+    evidence = evidence_files.seal(
+        keys,
+        DisputeEvidence(case_id=case.id),
+        checked,
+        EVIDENCE,
         uploaded_by=_actor(principal).role,
     )
     session.add(evidence)
@@ -707,12 +648,7 @@ def add_evidence(
         case,
         "evidence_added",
         _actor(principal),
-        details={
-            "evidence_id": evidence.id,
-            "sha256": evidence.sha256,
-            "size": evidence.size,
-            "content_type": declared,
-        },
+        details=evidence_files.added_details(evidence),
     )
     if principal.role is Role.OPERATOR:
         record_staff_action(
@@ -731,23 +667,19 @@ def read_evidence(
 ) -> tuple[DisputeEvidence, bytes, str | None]:
     """An evidence file (row, content, filename) for someone who may see the case."""
     case = case_for(session, principal, case_id)
-    evidence = session.get(DisputeEvidence, evidence_id)
-    if evidence is None or evidence.case_id != case.id:
-        raise EvidenceNotFoundError(f"dispute {case_id} has no evidence {evidence_id}")
-    if principal.role is not Role.SUBJECT:
-        record_access(
-            session,
-            principal,
-            AccessAction.DISPUTE_EVIDENCE_READ,
-            subject_id=case.subject_id,
-            details={"case_id": case.id, "evidence_id": evidence.id},
-        )
-    name = (
-        keys.decrypt_text(evidence.filename_ct, EVIDENCE_NAME_CONTEXT)
-        if evidence.filename_ct
-        else None
+    ref = evidence_files.CaseRef(
+        "dispute", case.id, case.subject_id, AccessAction.DISPUTE_EVIDENCE_READ
     )
-    return evidence, keys.decrypt(evidence.content_ct, EVIDENCE_CONTEXT), name
+    return evidence_files.read_file(
+        session,
+        keys,
+        principal,
+        DisputeEvidence,
+        DisputeEvidence.case_id,
+        ref,
+        evidence_id,
+        EVIDENCE,
+    )
 
 
 def add_information(
@@ -1459,40 +1391,9 @@ def _institution_codes(session: Session, ids: Iterable[int | None]) -> dict[int,
 def _evidence_views(
     session: Session, keys: KeyRing, case_ids: Sequence[int]
 ) -> dict[int, list[EvidenceView]]:
-    found: dict[int, list[EvidenceView]] = defaultdict(list)
-    if not case_ids:
-        return found
-    rows = session.execute(
-        select(
-            DisputeEvidence.id,
-            DisputeEvidence.case_id,
-            DisputeEvidence.filename_ct,
-            DisputeEvidence.content_type,
-            DisputeEvidence.size,
-            DisputeEvidence.sha256,
-            DisputeEvidence.uploaded_by,
-            DisputeEvidence.uploaded_at,
-        )
-        .where(DisputeEvidence.case_id.in_(list(case_ids)))
-        .order_by(DisputeEvidence.id)
+    return evidence_files.views_by_case(
+        session, keys, DisputeEvidence, DisputeEvidence.case_id, case_ids, EVIDENCE
     )
-    for row in rows:
-        found[row.case_id].append(
-            EvidenceView(
-                id=row.id,
-                filename=(
-                    keys.decrypt_text(row.filename_ct, EVIDENCE_NAME_CONTEXT)
-                    if row.filename_ct
-                    else None
-                ),
-                content_type=row.content_type,
-                size=row.size,
-                sha256=row.sha256,
-                uploaded_by=row.uploaded_by,
-                uploaded_at=row.uploaded_at,
-            )
-        )
-    return found
 
 
 def view_case(

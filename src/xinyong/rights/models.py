@@ -1,6 +1,7 @@
 """Subjects' rights over their credit file: statements on items (征信业管理条例 Art. 16),
-disputes with their verification tasks, evidence and timeline (Art. 25; FCRA §1681i), and
-the holiday calendar their working-day deadlines are counted in."""
+disputes with their verification tasks, evidence and timeline (Art. 25; FCRA §1681i), the
+holiday calendar their working-day deadlines are counted in, and credit repair applications
+with their evidence files and timeline."""
 
 from __future__ import annotations
 
@@ -156,24 +157,31 @@ class DisputeItem(Base):
     written_outcome_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
-class DisputeEvidence(Base):
-    """A file supporting a dispute (PDF, PNG or JPEG), encrypted in the database.
+class EvidenceFile:
+    """The columns of an evidence file (PDF, PNG or JPEG), encrypted in the database.
 
-    ``sha256`` is of the plaintext: the subject can prove which file it gave.
+    Shared by dispute and repair evidence (:mod:`xinyong.rights.evidence` checks, stores and
+    reads them). ``sha256`` is of the plaintext: the subject can prove which file it gave.
     """
 
-    __tablename__ = "dispute_evidence"
-    __table_args__ = (Index("ix_dispute_evidence_case", "case_id"),)
-
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("dispute_cases.id"))
     filename_ct: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     content_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     content_ct: Mapped[bytes] = mapped_column(LargeBinary)
+    # The role that uploaded it: subject | operator | querier
     uploaded_by: Mapped[str] = mapped_column(String(16))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DisputeEvidence(EvidenceFile, Base):
+    """A file supporting a dispute."""
+
+    __tablename__ = "dispute_evidence"
+    __table_args__ = (Index("ix_dispute_evidence_case", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("dispute_cases.id"))
 
 
 class DisputeEvent(AppendOnly, Base):
@@ -230,7 +238,9 @@ class RepairCase(Base):
     version: Mapped[int] = mapped_column(default=1)
     # subject | operator
     filed_by: Mapped[str] = mapped_column(String(16))
-    # The signed credit commitment and the evidence of performance: personal data, encrypted.
+    # The signed credit commitment and the references to evidence of performance given with
+    # the application (text): personal data, encrypted. The evidence files are
+    # :class:`RepairEvidence` rows.
     commitment_ct: Mapped[bytes] = mapped_column(LargeBinary)
     evidence_ct: Mapped[bytes] = mapped_column(LargeBinary)
     conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
@@ -269,3 +279,13 @@ class RepairEvent(AppendOnly, Base):
     actor: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(500), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RepairEvidence(EvidenceFile, Base):
+    """A file showing that the obligations are performed (a payment receipt, a court's
+    certificate…), uploaded to a repair case while it is open."""
+
+    __tablename__ = "repair_evidence"
+    __table_args__ = (Index("ix_repair_evidence_case", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("repair_cases.id"))

@@ -2,11 +2,14 @@
 penalty to be repaired (RULES.md 12-13; docs/disputes.md, "Credit repair").
 
 1. :func:`apply_for_repair` — the subject (portal) or an operator on its behalf applies for
-   one target with evidence of performance and a signed credit commitment. The conditions
-   are checked at once (:func:`check_conditions`): the minimum publicity period of the
-   penalty's severity (the lists' ``[publicity.penalties]`` data), a repairable list type,
-   evidence, the commitment, no new violations after the target. Court list entries are
-   removed by the courts and refused.
+   one target with a signed credit commitment (and, optionally, text references to its
+   evidence). The conditions are checked at once (:func:`check_conditions`): the minimum
+   publicity period of the penalty's severity (the lists' ``[publicity.penalties]`` data), a
+   repairable list type, evidence files, the commitment, no new violations after the
+   target. Court list entries are removed by the courts and refused.
+   While the case is open the subject or an operator uploads the evidence files that the
+   obligations are performed (:func:`add_evidence`, checked, hashed and encrypted by
+   :mod:`xinyong.rights.evidence`); each upload checks the conditions again.
 2. An operator acknowledges (:func:`acknowledge`) within the acknowledgement period, and
    decides (:func:`decide`) within the decision period after it, with a reason.
 3. A rejection may be appealed once (:func:`appeal`); an operator decides it again
@@ -33,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from xinyong.audit.schemas import StaffAction
+from xinyong.audit.schemas import AccessAction, StaffAction
 from xinyong.audit.service import record_staff_action
 from xinyong.db import utcnow
 from xinyong.errors import ConflictError, NotFoundError, PermissionDeniedError, XinyongError
@@ -48,13 +51,18 @@ from xinyong.lists.schemas import EntryStatus
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import CONTENT_CONTEXT
 from xinyong.reports.profiles import JurisdictionProfile, RepairRules, get_profile
+from xinyong.rights import evidence as evidence_files
 from xinyong.rights.calendar import period_end, working_calendar
-from xinyong.rights.models import RepairCase, RepairEvent
+from xinyong.rights.models import RepairCase, RepairEvent, RepairEvidence
+from xinyong.rights.schemas import EvidenceView
 
 logger = logging.getLogger("xinyong.rights.repair")
 
 COMMITMENT_CONTEXT = b"repair.commitment"
+# The text references given with the application.
 EVIDENCE_CONTEXT = b"repair.evidence"
+# The evidence files.
+EVIDENCE_FILES = evidence_files.Contexts(b"repair.evidence.file", b"repair.evidence.filename")
 MAX_TEXT = 4000
 MAX_EVIDENCE_ITEMS = 10
 
@@ -126,6 +134,11 @@ class AppealNotAllowedError(ConflictError):
     title = "The decision cannot be appealed"
 
 
+class RepairClosedError(ConflictError):
+    code = "repair_closed"
+    title = "The repair application is closed"
+
+
 class NotYourRepairError(PermissionDeniedError):
     code = "not_your_repair"
     title = "You may not act on this repair application"
@@ -140,7 +153,8 @@ class RepairApplication(BaseModel):
     target_kind: TargetKind
     # A penalty record id (target_kind penalty) or a list entry id (list_entry).
     target_id: int
-    # Evidence that the obligations are performed (payment references, documents…).
+    # References to the evidence that the obligations are performed (payment references…).
+    # They do not meet the condition: upload the evidence files to the case.
     evidence: list[str] = Field(default_factory=list, max_length=MAX_EVIDENCE_ITEMS)
     commitment: str = Field(max_length=MAX_TEXT)
     commitment_signed: bool
@@ -208,6 +222,8 @@ class RepairView(BaseModel):
     repaired_at: datetime | None
     commitment: str | None = None
     evidence: list[str] | None = None
+    # The evidence files (file names only for the subject and operators).
+    evidence_files: list[EvidenceView] = Field(default_factory=list)
     timeline: list[RepairTimelineEntry] = Field(default_factory=list)
 
 
@@ -247,8 +263,10 @@ def _event(
     *,
     reason: str | None = None,
     details: dict[str, Any] | None = None,
+    payload: dict[str, Any] | None = None,
     when: datetime | None = None,
 ) -> None:
+    """Append one timeline event and its outbox event (``payload``, default ``details``)."""
     session.flush()
     case.version += 1
     session.add(
@@ -268,7 +286,7 @@ def _event(
         session,
         f"repair.{event}",
         subject_id=case.subject_id,
-        payload={"case_id": case.id, "status": case.status, **(details or {})},
+        payload={"case_id": case.id, "status": case.status, **(payload or details or {})},
     )
     session.flush()
 
@@ -361,11 +379,16 @@ def check_conditions(
     target: _Target,
     today: date,
     *,
-    evidence: list[str],
+    files: list[int],
+    references: list[str],
     commitment: str,
     commitment_signed: bool,
 ) -> list[Condition]:
-    """The conditions of repair, each met or missing (with the date it passes, the ids)."""
+    """The conditions of repair, each met or missing (with the date it passes, the ids).
+
+    ``files``: the ids of the case's evidence files; only files meet
+    ``obligations_performed`` (``references``, text given with the application, do not).
+    """
     conditions: list[Condition] = []
     if target.kind is TargetKind.PENALTY:
         rule = get_definitions().publicity.penalties.for_severity(target.severity)
@@ -397,14 +420,22 @@ def check_conditions(
                 detail="the entry is active" if active else "the entry has already ended",
             )
         )
+    if files:
+        performed = (
+            f"{len(files)} evidence file(s) that the obligations are performed, for "
+            "the operator to verify"
+        )
+    elif references:
+        performed = "evidence references given, but no evidence file: upload the files"
+    else:
+        performed = "no evidence that the obligations are performed: upload the files"
     conditions.append(
         Condition(
             code="obligations_performed",
-            met=bool(evidence),
+            met=bool(files),
             checked="declared",
-            detail="evidence of performance given, for the operator to verify"
-            if evidence
-            else "no evidence that the obligations are performed",
+            detail=performed,
+            ids=sorted(files),
         )
     )
     signed = commitment_signed and bool(commitment.strip())
@@ -522,7 +553,8 @@ def apply_for_repair(
         keys,
         target,
         filed_on,
-        evidence=evidence,
+        files=[],
+        references=evidence,
         commitment=commitment,
         commitment_signed=application.commitment_signed,
     )
@@ -579,8 +611,21 @@ def get_case(session: Session, case_id: int) -> RepairCase:
     return case
 
 
-def case_for(session: Session, principal: Principal, case_id: int) -> RepairCase:
-    case = session.get(RepairCase, case_id)
+def case_for(
+    session: Session, principal: Principal, case_id: int, *, lock: bool = False
+) -> RepairCase:
+    """The case if ``principal`` may see it (its subject, staff); others get the answer a
+    missing case gets. ``lock``: the row is locked (PostgreSQL) and re-read, for a change."""
+    case = (
+        session.scalar(
+            select(RepairCase)
+            .where(RepairCase.id == case_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if lock
+        else session.get(RepairCase, case_id)
+    )
     if case is None or (principal.role is Role.SUBJECT and case.subject_id != principal.subject_id):
         raise RepairNotFoundError(f"no repair application {case_id}")
     if principal.role not in (Role.SUBJECT, Role.OPERATOR, Role.AUDITOR):
@@ -633,16 +678,144 @@ def _recheck(session: Session, keys: KeyRing, case: RepairCase, today: date) -> 
     target_id = case.record_id if case.record_id is not None else case.list_entry_id
     assert target_id is not None
     target = _target(session, keys, rules, TargetKind(case.target_kind), target_id, None)
-    evidence = json.loads(keys.decrypt_text(case.evidence_ct, EVIDENCE_CONTEXT))
+    references = json.loads(keys.decrypt_text(case.evidence_ct, EVIDENCE_CONTEXT))
     commitment = keys.decrypt_text(case.commitment_ct, COMMITMENT_CONTEXT)
     return check_conditions(
         session,
         keys,
         target,
         today,
-        evidence=list(evidence),
+        files=_file_ids(session, case.id),
+        references=list(references),
         commitment=commitment,
         commitment_signed=bool(commitment),
+    )
+
+
+def _file_ids(session: Session, case_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(RepairEvidence.id)
+            .where(RepairEvidence.case_id == case_id)
+            .order_by(RepairEvidence.id)
+        )
+    )
+
+
+# --- evidence files ---------------------------------------------------------------------------
+
+
+def add_evidence(
+    session: Session,
+    keys: KeyRing,
+    principal: Principal,
+    case_id: int,
+    *,
+    content: bytes | None,
+    content_type: str | None,
+    filename: str | None = None,
+    now: datetime | None = None,
+) -> RepairEvidence:
+    """Store a file showing that the obligations are performed, and check the conditions again.
+
+    The subject (its own case) or an operator, while the case is open (submitted,
+    acknowledged or appealed). The file is size- and type-checked (the content's signature,
+    not the name), hashed and encrypted (:mod:`xinyong.rights.evidence`); the upload is an
+    ``evidence_added`` event on the timeline.
+    """
+    now = now or utcnow()
+    case = case_for(session, principal, case_id, lock=True)
+    if principal.role not in (Role.SUBJECT, Role.OPERATOR):
+        raise NotYourRepairError("only the subject or an operator may add evidence")
+    if case.status not in OPEN:
+        raise RepairClosedError(
+            f"repair application {case.id} is {case.status}: evidence is added while it is "
+            "open"
+            + (" (appeal the rejection first)" if case.status == RepairStatus.REJECTED else ""),
+            case_status=case.status,
+        )
+    checked = evidence_files.check_file(content, content_type, filename)
+    evidence_files.check_room(session, RepairEvidence.case_id, case.id)
+    evidence = evidence_files.seal(
+        keys,
+        RepairEvidence(case_id=case.id),
+        checked,
+        EVIDENCE_FILES,
+        uploaded_by=_actor(principal).role,
+    )
+    session.add(evidence)
+    session.flush()
+    conditions = _recheck(session, keys, case, get_profile(case.profile).today(now))
+    case.conditions = [c.model_dump(mode="json") for c in conditions]
+    missing = _missing(conditions)
+    _event(
+        session,
+        case,
+        "evidence_added",
+        _actor(principal),
+        details={**evidence_files.added_details(evidence), "missing": missing},
+        payload={"evidence_id": evidence.id, "missing": missing},
+        when=now,
+    )
+    if principal.role is Role.OPERATOR:
+        record_staff_action(
+            session,
+            principal,
+            StaffAction.REPAIR_EVIDENCE_ADD,
+            target_type="repair",
+            target_id=case.id,
+            details={"evidence_id": evidence.id, "sha256": evidence.sha256},
+        )
+    return evidence
+
+
+def read_evidence(
+    session: Session, keys: KeyRing, principal: Principal, case_id: int, evidence_id: int
+) -> tuple[RepairEvidence, bytes, str | None]:
+    """An evidence file (row, content, file name) for the subject or an operator; an
+    operator's read goes to the access log."""
+    case = case_for(session, principal, case_id)
+    if principal.role not in (Role.SUBJECT, Role.OPERATOR):
+        raise NotYourRepairError("only the subject and operators read the evidence files")
+    ref = evidence_files.CaseRef(
+        "repair application", case.id, case.subject_id, AccessAction.REPAIR_EVIDENCE_READ
+    )
+    return evidence_files.read_file(
+        session,
+        keys,
+        principal,
+        RepairEvidence,
+        RepairEvidence.case_id,
+        ref,
+        evidence_id,
+        EVIDENCE_FILES,
+    )
+
+
+def evidence_view(
+    session: Session, keys: KeyRing, principal: Principal, case_id: int, evidence_id: int
+) -> EvidenceView:
+    """How an evidence file of the case is listed for ``principal``."""
+    views = _file_views(session, keys, principal, [case_id]).get(case_id, [])
+    found = next((view for view in views if view.id == evidence_id), None)
+    if found is None:
+        raise evidence_files.EvidenceNotFoundError(
+            f"repair application {case_id} has no evidence {evidence_id}"
+        )
+    return found
+
+
+def _file_views(
+    session: Session, keys: KeyRing, principal: Principal, case_ids: list[int]
+) -> dict[int, list[EvidenceView]]:
+    return evidence_files.views_by_case(
+        session,
+        keys,
+        RepairEvidence,
+        RepairEvidence.case_id,
+        case_ids,
+        EVIDENCE_FILES,
+        names=principal.role in (Role.SUBJECT, Role.OPERATOR),
     )
 
 
@@ -856,9 +1029,17 @@ def run_repair_deadlines(
 
 
 def view_case(
-    session: Session, keys: KeyRing, principal: Principal, case: RepairCase
+    session: Session,
+    keys: KeyRing,
+    principal: Principal,
+    case: RepairCase,
+    *,
+    files: list[EvidenceView] | None = None,
 ) -> RepairView:
+    """The case for ``principal`` (auditors: without the personal texts and file names)."""
     rules = _rules(case)
+    if files is None:
+        files = _file_views(session, keys, principal, [case.id]).get(case.id, [])
     conditions = [Condition.model_validate(c) for c in case.conditions]
     events = session.scalars(
         select(RepairEvent).where(RepairEvent.case_id == case.id).order_by(RepairEvent.id)
@@ -889,6 +1070,7 @@ def view_case(
         evidence=json.loads(keys.decrypt_text(case.evidence_ct, EVIDENCE_CONTEXT))
         if personal
         else None,
+        evidence_files=files,
         timeline=[
             RepairTimelineEntry(
                 version=event.case_version,
@@ -920,7 +1102,11 @@ def list_cases(
         query = query.where(RepairCase.subject_id == subject_id)
     if status is not None:
         query = query.where(RepairCase.status == status.value)
-    return [view_case(session, keys, principal, case) for case in session.scalars(query)]
+    cases = list(session.scalars(query))
+    files = _file_views(session, keys, principal, [case.id for case in cases])
+    return [
+        view_case(session, keys, principal, case, files=files.get(case.id, [])) for case in cases
+    ]
 
 
 def repair_kpis(session: Session, today: date) -> RepairKpis:

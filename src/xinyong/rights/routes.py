@@ -1,5 +1,6 @@
 """Subjects' rights: statements on items (portal), disputes (portal, institutions,
-operators), furnishers' verification tasks, and the holiday calendar (operators)."""
+operators), furnishers' verification tasks, the holiday calendar (operators), and credit
+repair (portal, operators) with its evidence files."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from xinyong.identity.crypto import KeyRing
 from xinyong.identity.service import locate_subject
 from xinyong.institutions.schemas import Principal, Role
 from xinyong.rights import calendar, disputes, repair, service
+from xinyong.rights import evidence as evidence_files
+from xinyong.rights.models import EvidenceFile
 from xinyong.rights.schemas import (
     CalendarDayView,
     CalendarLoadView,
@@ -109,14 +112,15 @@ _EVIDENCE_BODY: dict[str, Any] = {
 _EVIDENCE_FILE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The evidence file as uploaded.",
-        "content": {media: {} for media in disputes.EVIDENCE_TYPES},
+        "content": {media: {} for media in evidence_files.EVIDENCE_TYPES},
     }
 }
 
 
 @dataclass(frozen=True)
 class EvidenceUpload:
-    content: bytes
+    # None: a multipart form without a `file` part (refused by the check).
+    content: bytes | None
     content_type: str | None
     filename: str | None
 
@@ -135,19 +139,21 @@ async def evidence_upload(
     request: Request,
     filename: Annotated[str | None, Query(max_length=200)] = None,
 ) -> EvidenceUpload:
-    """The uploaded evidence file: the request body, or a multipart form's ``file`` part."""
-    limit = disputes.MAX_EVIDENCE_BYTES
+    """The uploaded evidence file: the request body, or a multipart form's ``file`` part.
+
+    Only read here (at most one byte more than allowed); the case's service checks it with
+    :func:`xinyong.rights.evidence.check_file`.
+    """
+    limit = evidence_files.MAX_EVIDENCE_BYTES
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise disputes.EvidenceTooLargeError(
-            f"an evidence file has at most {limit} bytes", limit=limit
-        )
+        raise evidence_files.too_large()
     content_type = request.headers.get("content-type")
     if content_type and content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise disputes.InvalidDisputeError("the multipart form needs a `file` part")
+            return EvidenceUpload(None, None, filename)
 
         async def parts() -> AsyncIterator[bytes]:
             while block := await upload.read(1 << 16):
@@ -165,7 +171,11 @@ Upload = Annotated[EvidenceUpload, Depends(evidence_upload)]
 def _evidence_response(
     session: DbSession, keys: KeyRing, principal: Principal, case_id: int, evidence_id: int
 ) -> Response:
-    evidence, content, name = disputes.read_evidence(session, keys, principal, case_id, evidence_id)
+    return _file_response(*disputes.read_evidence(session, keys, principal, case_id, evidence_id))
+
+
+def _file_response(evidence: EvidenceFile, content: bytes, name: str | None) -> Response:
+    """An evidence file as uploaded, never rendered inline."""
     headers = {
         "X-Content-SHA256": evidence.sha256,
         "X-Content-Type-Options": "nosniff",
@@ -665,3 +675,73 @@ def decide_repair_appeal(
 ) -> repair.RepairView:
     case = repair.decide_appeal(session, keys, principal, case_id, body)
     return repair.view_case(session, keys, principal, case)
+
+
+# -- repair evidence files
+
+
+def _add_repair_evidence(
+    session: DbSession, keys: KeyRing, principal: Principal, case_id: int, upload: EvidenceUpload
+) -> EvidenceView:
+    evidence = repair.add_evidence(
+        session,
+        keys,
+        principal,
+        case_id,
+        content=upload.content,
+        content_type=upload.content_type,
+        filename=upload.filename,
+    )
+    return repair.evidence_view(session, keys, principal, case_id, evidence.id)
+
+
+@repair_router.post(
+    "/v1/portal/repairs/{case_id}/evidence",
+    status_code=201,
+    tags=["portal"],
+    summary="Add a file showing your obligations are performed (PDF, PNG or JPEG, at most "
+    "5 MiB) to your open repair application",
+    openapi_extra=_EVIDENCE_BODY,
+)
+def add_own_repair_evidence(
+    case_id: int, session: DbSession, keys: Keys, principal: Subject, upload: Upload
+) -> EvidenceView:
+    return _add_repair_evidence(session, keys, principal, case_id, upload)
+
+
+@repair_router.get(
+    "/v1/portal/repairs/{case_id}/evidence/{evidence_id}",
+    tags=["portal"],
+    summary="An evidence file of your repair application",
+    response_class=Response,
+    responses=_EVIDENCE_FILE,
+)
+def read_own_repair_evidence(
+    case_id: int, evidence_id: int, session: DbSession, keys: Keys, principal: Subject
+) -> Response:
+    return _file_response(*repair.read_evidence(session, keys, principal, case_id, evidence_id))
+
+
+@repair_router.post(
+    "/v1/repairs/{case_id}/evidence",
+    status_code=201,
+    summary="Add an evidence file to an open repair application on the subject's behalf "
+    "(PDF, PNG or JPEG, at most 5 MiB)",
+    openapi_extra=_EVIDENCE_BODY,
+)
+def add_repair_evidence(
+    case_id: int, session: DbSession, keys: Keys, principal: Operator, upload: Upload
+) -> EvidenceView:
+    return _add_repair_evidence(session, keys, principal, case_id, upload)
+
+
+@repair_router.get(
+    "/v1/repairs/{case_id}/evidence/{evidence_id}",
+    summary="An evidence file of a repair application (read recorded)",
+    response_class=Response,
+    responses=_EVIDENCE_FILE,
+)
+def read_repair_evidence(
+    case_id: int, evidence_id: int, session: DbSession, keys: Keys, principal: Operator
+) -> Response:
+    return _file_response(*repair.read_evidence(session, keys, principal, case_id, evidence_id))
