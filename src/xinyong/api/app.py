@@ -90,7 +90,11 @@ def create_app(
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": engine.dialect.name}
 
+    # Starlette tries routes in order, so the busiest (checks, reports) come first: a
+    # request to a router included late pays for matching every route before it.
     for router in (
+        lists_router,
+        reports_router,
         institutions_router,
         catalog_router,
         subjects_router,
@@ -98,14 +102,12 @@ def create_app(
         ingestion_router,
         audit_router,
         accounts_router,
-        reports_router,
         rights_router,
         disputes_router,
         repair_router,
         models_router,
         scores_router,
         webhooks_router,
-        lists_router,
         kpi_router,
         public_lists_router,
         # Server-rendered pages (/public, /static): HTML, not in the OpenAPI document.
@@ -113,3 +115,4 @@ def create_app(
     ):
         app.include_router(router)
     return app
+

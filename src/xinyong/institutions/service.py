@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -257,26 +257,49 @@ def revoke_api_key(
     return record
 
 
+# One statement per authentication, built once: the key and its institution together. It
+# runs on every request, so it skips the ORM's identity map and unit of work.
+_AUTHENTICATE = (
+    select(
+        ApiKey.id,
+        ApiKey.secret_hash,
+        ApiKey.role,
+        ApiKey.institution_id,
+        ApiKey.label,
+        ApiKey.revoked_at,
+        Institution.code,
+        Institution.status,
+    )
+    .outerjoin(Institution, Institution.id == ApiKey.institution_id)
+    .where(ApiKey.key_id == bindparam("key_id"))
+)
+
+
 def authenticate(session: Session, presented: str) -> Principal:
-    """Resolve a presented API key to its principal, or raise InvalidApiKeyError."""
+    """Resolve a presented API key to its principal, or raise InvalidApiKeyError.
+
+    Read in the caller's transaction, never cached: a key revoked or an institution
+    suspended is refused on the very next request.
+    """
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] + "_" != API_KEY_PREFIX:
         raise InvalidApiKeyError("the API key is malformed")
-    record = session.scalar(select(ApiKey).where(ApiKey.key_id == parts[1]))
-    if record is None or not hmac.compare_digest(record.secret_hash, _hash_key(presented)):
+    row = session.connection().execute(_AUTHENTICATE, {"key_id": parts[1]}).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash_key(presented)):
         raise InvalidApiKeyError("the API key is not valid")
-    if record.revoked_at is not None:
+    if row.revoked_at is not None:
         raise InvalidApiKeyError("the API key has been revoked")
     institution_code = None
-    if record.institution_id is not None:
-        institution = get_institution(session, record.institution_id)
-        if institution.status != "active":
-            raise InvalidApiKeyError(f"institution {institution.code} is {institution.status}")
-        institution_code = institution.code
+    if row.institution_id is not None:
+        if row.code is None:
+            raise InstitutionNotFoundError(f"institution {row.institution_id} does not exist")
+        if row.status != "active":
+            raise InvalidApiKeyError(f"institution {row.code} is {row.status}")
+        institution_code = row.code
     return Principal(
-        api_key_id=record.id,
-        role=Role(record.role),
-        institution_id=record.institution_id,
+        api_key_id=row.id,
+        role=Role(row.role),
+        institution_id=row.institution_id,
         institution_code=institution_code,
-        label=record.label,
+        label=row.label,
     )
