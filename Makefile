@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/checks.py
 	$(BIN)/python benchmarks/model_quality.py
 	$(BIN)/python benchmarks/batch_scoring.py
+	$(BIN)/python benchmarks/ledger.py
 
 # Re-pin every dependency (core, dev and spark) with hashes.
 lock: $(STAMP)

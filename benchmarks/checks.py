@@ -108,6 +108,7 @@ from xinyong.institutions.service import (
     get_institution_by_code,
     issue_api_key,
 )
+from xinyong.ledger.service import ledger_keys
 from xinyong.lists import service
 from xinyong.lists.definitions import BindingRole, get_definitions
 from xinyong.lists.models import EntryBinding, ListEntry
@@ -318,7 +319,7 @@ def load_lists(
     engine: Engine, keys: KeyRing, manifest: SynthManifest, target: int, workdir: Path, seed: int
 ) -> None:
     """The court's listings through ingestion, the bindings, and the checking institution."""
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     settings = Settings()
     today = utcnow().date()
     rng = random.Random(seed)
@@ -505,7 +506,7 @@ def census(engine: Engine, keys: KeyRing, pool: int, rng: random.Random) -> Cens
     today = utcnow().date()
     definitions = get_definitions()
     negative = [t.code for t in definitions.list_types if t.polarity == "negative"]
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     with transaction(factory) as session:
         checker = get_institution_by_code(session, CHECKER.code)
         api_key = issue_api_key(session, Role.QUERIER, checker, "checks benchmark").api_key
@@ -639,7 +640,9 @@ def run_in_process(
     engine: Engine, keys: KeyRing, api_key: str, checks: Sequence[Check], warmup: int
 ) -> InProcess:
     """Each check as the route serves it: session, subject, decision, query record, commit."""
-    factory: sessionmaker[Session] = make_session_factory(engine)
+    factory: sessionmaker[Session] = make_session_factory(
+        engine, ledger=ledger_keys(keys, Settings())
+    )
     with factory() as session:
         principal = authenticate(session, api_key)
     steps: dict[str, list[float]] = {step: [] for step in STEPS}

@@ -46,6 +46,7 @@ from xinyong.ingestion.readers import FileFormat
 from xinyong.ingestion.tasks import ingest_file
 from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind
 from xinyong.institutions.service import create_institution
+from xinyong.ledger.service import ledger_keys
 
 COLUMNS = (
     "record_type", "record_key", "subject_id_type", "subject_identifier", "subject_name",
@@ -146,7 +147,7 @@ def fresh_database(backend: str, workdir: Path, admin_url: str | None) -> Iterat
 def time_xinyong(engine: Engine, path: Path, rows: int, chunk_rows: int, workers: int) -> float:
     migrate.upgrade(engine)
     keys = KeyRing(secrets.token_bytes(32), secrets.token_bytes(32))
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     with transaction(factory) as session:
         bank = create_institution(
             session,

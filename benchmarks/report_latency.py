@@ -71,6 +71,7 @@ from xinyong.institutions.service import (
     get_institution_by_code,
     issue_api_key,
 )
+from xinyong.ledger.service import ledger_keys
 from xinyong.records.service import count_records_by_type, count_versions
 from xinyong.reports.models import Consent, QueryRecord
 from xinyong.synth.service import SynthManifest, generate_population, read_manifest
@@ -119,7 +120,7 @@ def load(
 ) -> None:
     """Ingest every batch file the real way, then register the querier and its consents."""
     migrate.upgrade(engine)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     with transaction(factory) as session:
         for furnisher in manifest.furnishers:
             create_institution(

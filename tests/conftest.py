@@ -30,6 +30,7 @@ from xinyong.identity.crypto import KeyRing
 from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, Role
 from xinyong.institutions.service import create_institution, issue_api_key
+from xinyong.ledger.service import ledger_keys
 from xinyong.models import Base
 
 BACKENDS = ("sqlite", "postgresql")
@@ -99,8 +100,8 @@ def db(engine: Engine) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def factory(db: Engine) -> sessionmaker[Session]:
-    return make_session_factory(db)
+def factory(db: Engine, keys: KeyRing, settings: Settings) -> sessionmaker[Session]:
+    return make_session_factory(db, ledger=ledger_keys(keys, settings))
 
 
 @pytest.fixture

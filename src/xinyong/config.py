@@ -85,6 +85,24 @@ class Settings(BaseSettings):
     events_interval_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How often the webhook worker looks for work."
     )
+    ledger_origin: str = Field(
+        default="xinyong.local/ledger",
+        pattern=r"^[^\s+]+$",
+        description="The record ledger's origin: the first line of its checkpoints and the "
+        "name of its signing key. Set a name unique to the deployment, e.g. "
+        "credit.example.cn/ledger (docs/ledger.md).",
+    )
+    ledger_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Ed25519 key that signs ledger checkpoints, as written by `xinyong ledger "
+        "keygen` (PRIVATE+KEY+...); default: derived from the key ring.",
+    )
+    ledger_checkpoint_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Least time between the worker's periodic checkpoints (one is signed only "
+        "when the log has grown).",
+    )
     log_level: str = "INFO"
 
     @property

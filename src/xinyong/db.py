@@ -199,8 +199,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+# Where a session keeps its ledger keys (:class:`xinyong.ledger.service.LedgerKeys`).
+LEDGER_SESSION_KEY = "xinyong.ledger"
+
+
+def make_session_factory(engine: Engine, ledger: object | None = None) -> sessionmaker[Session]:
+    """Sessions for ``engine``; ``ledger`` (ledger keys) lets them log record events.
+
+    A session without ledger keys refuses to commit a record event rather than write one
+    the ledger would not prove.
+    """
+    info = {LEDGER_SESSION_KEY: ledger} if ledger is not None else {}
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)
+
+
+# Every record event is logged in its own transaction (xinyong.ledger.service). The ledger
+# imports the domains' models, so it is imported when first needed, not here.
+@event.listens_for(Session, "after_flush")
+def _ledger_collect(session: Session, _context: Any) -> None:
+    from xinyong.ledger.service import collect_flushed
+
+    collect_flushed(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _ledger_append(session: Session) -> None:
+    from xinyong.ledger.service import append_pending
+
+    append_pending(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _ledger_discard(session: Session) -> None:
+    from xinyong.ledger.service import discard_pending
+
+    discard_pending(session)
 
 
 @contextmanager

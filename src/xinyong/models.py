@@ -15,6 +15,14 @@ from xinyong.events.models import (
 from xinyong.identity.models import Subject
 from xinyong.ingestion.models import BatchRejection, BatchUnchangedRow, IngestionBatch
 from xinyong.institutions.models import ApiKey, Institution
+from xinyong.ledger.models import (
+    LedgerCheckpoint,
+    LedgerCosignature,
+    LedgerHead,
+    LedgerLeaf,
+    LedgerNode,
+    LedgerWitness,
+)
 from xinyong.lists.models import EntryBinding, ListEntry, ListEntryEvent
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.reports.models import Consent, IssuedReport, QueryRecord
@@ -50,6 +58,12 @@ __all__ = [
     "IngestionBatch",
     "Institution",
     "IssuedReport",
+    "LedgerCheckpoint",
+    "LedgerCosignature",
+    "LedgerHead",
+    "LedgerLeaf",
+    "LedgerNode",
+    "LedgerWitness",
     "ListEntry",
     "ListEntryEvent",
     "ModelEvent",

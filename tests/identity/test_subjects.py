@@ -31,6 +31,7 @@ from xinyong.identity.service import (
 )
 from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, Role
 from xinyong.institutions.service import create_institution, issue_api_key
+from xinyong.ledger.service import ledger_keys
 
 PERSON_ID = "360426199101010071"  # RULES.md 2
 PERSON_ID_MASKED = "3604**********0071"
@@ -322,7 +323,7 @@ def private_platform(
 
 
 def _load_private_population(engine: Engine, client: TestClient, keys: KeyRing) -> Secrets:
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     with transaction(factory) as session:
         bank = create_institution(
             session,

@@ -10,13 +10,13 @@ from sample_report import enterprise_report, person_report
 from xinyong.reports.jsonschema import report_json_schema, report_json_schema_text
 from xinyong.reports.schemas import REPORT_SCHEMA_ID, CreditReport
 
-PUBLISHED = Path(__file__).parents[2] / "docs" / "schemas" / "credit-report-1.1.json"
+PUBLISHED = Path(__file__).parents[2] / "docs" / "schemas" / "credit-report-1.2.json"
 
 
 def test_published_schema_is_the_generated_one() -> None:
     assert PUBLISHED.read_text(encoding="utf-8") == report_json_schema_text(), (
-        "docs/schemas/credit-report-1.1.json is out of date; regenerate it with\n"
-        "    .venv/bin/python -m xinyong.reports.jsonschema > docs/schemas/credit-report-1.1.json\n"
+        "docs/schemas/credit-report-1.2.json is out of date; regenerate it with\n"
+        "    .venv/bin/python -m xinyong.reports.jsonschema > docs/schemas/credit-report-1.2.json\n"
         "and check that the change is additive (see docs/reports.md, 'Formats')."
     )
 

@@ -181,7 +181,7 @@ def test_a_report_its_digest_and_its_verification(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     report = response.json()
-    assert report["schema_version"] == "1.1"
+    assert report["schema_version"] == "1.2"
     assert report["lang"] == "en"
     assert report["digest"]["algorithm"] == "sha256"
     digest = report["digest"]["value"]
@@ -345,7 +345,7 @@ def test_profile_and_schema_routes(client: TestClient, operator_key: str) -> Non
     assert profile["reports"]["free_reports_per_year"] == 2
     assert {p["code"] for p in profile["purposes"]} >= {"loan_approval", "subject_request"}
     schema = client.get("/v1/reports/schema", headers=auth(operator_key)).json()
-    assert schema["$id"] == "urn:xinyong:schema:credit-report:1.1"
+    assert schema["$id"] == "urn:xinyong:schema:credit-report:1.2"
     assert "digest" in schema["required"]
 
 

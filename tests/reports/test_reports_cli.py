@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from reports.helpers import Furnish, subject_id_of
 from support import account_row, cli_env, new_resident_id, new_uscc, run_cli
 from xinyong import migrate
+from xinyong.config import Settings
 from xinyong.db import make_engine, make_session_factory, transaction
 from xinyong.identity.crypto import KeyRing
 from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind
 from xinyong.institutions.service import create_institution
+from xinyong.ledger.service import ledger_keys
 from xinyong.reports.models import IssuedReport, QueryRecord
 from xinyong.reports.schemas import CreditReport
 from xinyong.reports.service import report_digest
@@ -47,7 +49,7 @@ def platform(fresh_db_url: str, tmp_path: Path) -> Iterator[Platform]:
     )
     engine = make_engine(fresh_db_url)
     migrate.upgrade(engine)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     with transaction(factory) as session:
         bank = create_institution(
             session,

@@ -153,7 +153,7 @@ def test_an_institution_scores_a_person_only_with_consent_covering_scores(
     # A report under a consent for both shows the same score; under a report-only consent
     # it shows none.
     report = client.post("/v1/reports", json={**body, "format": "json"}, headers=_auth(key)).json()
-    assert report["schema_version"] == "1.1"
+    assert report["schema_version"] == "1.2"
     assert report["score"]["score"] == score["score"]
     assert [r["code"] for r in report["score"]["reasons"]] == [r["code"] for r in score["reasons"]]
     plain = client.post(

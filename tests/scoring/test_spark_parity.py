@@ -35,8 +35,10 @@ from pyspark.sql import SparkSession
 from sqlalchemy.engine import Engine
 
 from xinyong.catalog.service import get_catalog
+from xinyong.config import Settings
 from xinyong.db import make_session_factory
 from xinyong.identity.crypto import KeyRing
+from xinyong.ledger.service import ledger_keys
 from xinyong.models import Base
 from xinyong.reports.profiles import get_profile
 from xinyong.scoring import WoeScorecard
@@ -158,7 +160,7 @@ def snapshot(engine: Engine, keys: KeyRing, tmp_path_factory: pytest.TempPathFac
     leaves it after each test.
     """
     tmp = tmp_path_factory.mktemp("spark-parity")
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, ledger=ledger_keys(keys, Settings()))
     try:
         population = load_population(factory, keys, tmp / "population", persons=300, enterprises=60)
         as_of = PROFILE.today()

@@ -37,6 +37,7 @@ from xinyong.config import Settings
 from xinyong.db import make_session_factory
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import mask_identifier
+from xinyong.ledger.service import ledger_keys
 from xinyong.models import Base
 from xinyong.reports.schemas import Lang
 from xinyong.web.i18n import format_date
@@ -77,7 +78,9 @@ def _wipe(engine: Engine) -> None:
 def site(engine: Engine, keys: KeyRing, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The records furnished, and the app served by uvicorn on a free loopback port."""
     tmp = tmp_path_factory.mktemp("web")
-    population = furnish_population(tmp, make_session_factory(engine), keys)
+    population = furnish_population(
+        tmp, make_session_factory(engine, ledger=ledger_keys(keys, Settings())), keys
+    )
     settings = Settings(data_dir=tmp / "data", database_url=str(engine.url), events_worker="off")
     app = create_app(settings, engine=engine, keys=keys)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -23,8 +23,10 @@ from xinyong.identity.crypto import KeyRing, load_keyring
 from xinyong.identity.routes import router as subjects_router
 from xinyong.ingestion.routes import router as ingestion_router
 from xinyong.institutions.routes import router as institutions_router
-from xinyong.jobs import daily_jobs
+from xinyong.jobs import daily_jobs, round_jobs
 from xinyong.kpi.routes import router as kpi_router
+from xinyong.ledger.routes import router as ledger_router
+from xinyong.ledger.service import ledger_keys
 from xinyong.lists.routes import public_router as public_lists_router
 from xinyong.lists.routes import router as lists_router
 from xinyong.records.routes import router as records_router
@@ -63,6 +65,7 @@ def create_app(
                 app.state.keys,
                 interval=settings.events_interval_seconds,
                 daily_jobs=daily_jobs(app.state.keys),
+                round_jobs=round_jobs(settings),
             )
             worker.start()
         try:
@@ -80,8 +83,9 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
     app.state.keys = keys or load_keyring(settings)
+    app.state.ledger = ledger_keys(app.state.keys, settings)
+    app.state.session_factory = make_session_factory(engine, ledger=app.state.ledger)
     install_problem_handlers(app)
 
     @app.get("/health", tags=["health"], summary="Liveness and database reachability")
@@ -106,6 +110,7 @@ def create_app(
         disputes_router,
         repair_router,
         models_router,
+        ledger_router,
         scores_router,
         webhooks_router,
         kpi_router,
@@ -115,4 +120,3 @@ def create_app(
     ):
         app.include_router(router)
     return app
-

@@ -57,6 +57,8 @@ class StaffAction(StrEnum):
     REPAIR_ACKNOWLEDGE = "repair.acknowledge"
     REPAIR_DECIDE = "repair.decide"
     REPAIR_APPEAL_DECIDE = "repair.appeal_decide"
+    LEDGER_CHECKPOINT = "ledger.checkpoint"
+    LEDGER_WITNESS_ADD = "ledger.witness.add"
 
 
 class AccessEventView(BaseModel):

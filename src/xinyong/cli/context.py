@@ -12,6 +12,7 @@ from xinyong import migrate
 from xinyong.config import Settings, get_settings
 from xinyong.db import make_engine, make_session_factory
 from xinyong.identity.crypto import KeyRing, load_keyring
+from xinyong.ledger.service import ledger_keys
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Platform:
 
     @cached_property
     def factory(self) -> sessionmaker[Session]:
-        return make_session_factory(self.engine)
+        return make_session_factory(self.engine, ledger=ledger_keys(self.keys, self.settings))
 
     @cached_property
     def keys(self) -> KeyRing:

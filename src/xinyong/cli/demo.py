@@ -27,6 +27,7 @@ from xinyong.institutions.schemas import (
     Principal,
     Role,
 )
+from xinyong.ledger import service as ledger
 from xinyong.records.service import count_records_by_type, count_versions
 from xinyong.reports.consent import record_consent
 from xinyong.reports.models import Consent
@@ -248,6 +249,22 @@ def demo(
     console.print(
         f"  xinyong score {DEMO_SUBJECT_ID} --purpose subject_request;  "
         "xinyong score --all --out scores.parquet",
+        highlight=False,
+        soft_wrap=True,
+    )
+    # The record ledger: everything loaded above is in the Merkle log; sign its head now.
+    with transaction(p.factory) as session:
+        checkpoint = ledger.make_checkpoint(session)
+        vkey = ledger.session_keys(session).verifier.vkey
+    console.print(
+        f"\n[bold]Record ledger[/bold] (see docs/ledger.md): {checkpoint.size} leaves, "
+        f"checkpoint signed by {vkey}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"  xinyong ledger verify;  curl {url}/v1/ledger/checkpoint;  "
+        f"curl '{url}/v1/ledger/proofs/inclusion?index=0'",
         highlight=False,
         soft_wrap=True,
     )

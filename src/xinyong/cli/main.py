@@ -76,6 +76,7 @@ def _register() -> None:
     from xinyong.cli import accounts, demo, ingest, institutions, records, reports, subjects
     from xinyong.events.cli import events_app
     from xinyong.kpi.cli import kpi_app
+    from xinyong.ledger.cli import ledger_app
     from xinyong.lists.cli import lists_app
     from xinyong.rights.cli import calendar_app, disputes_app
     from xinyong.scoring.cli import model_app, score
@@ -94,6 +95,7 @@ def _register() -> None:
     app.command("score")(score)
     app.add_typer(lists_app, name="lists")
     app.add_typer(kpi_app, name="kpi")
+    app.add_typer(ledger_app, name="ledger")
     app.add_typer(disputes_app, name="disputes")
     app.add_typer(calendar_app, name="calendar")
 

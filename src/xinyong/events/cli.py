@@ -38,16 +38,20 @@ def run(
     from xinyong.cli.main import console
     from xinyong.events.service import make_client
     from xinyong.events.tasks import Worker, describe, run_cycle
-    from xinyong.jobs import daily_jobs
+    from xinyong.jobs import daily_jobs, round_jobs
 
     p = platform()
     pause = interval if interval is not None else p.settings.events_interval_seconds
-    scheduler = Worker(p.factory, p.keys, daily_jobs=daily_jobs(p.keys))
+    scheduler = Worker(
+        p.factory, p.keys, daily_jobs=daily_jobs(p.keys), round_jobs=round_jobs(p.settings)
+    )
     with make_client() as client:
         try:
             while True:
                 # The daily jobs (list terms, dispute and repair deadlines), once a day.
                 scheduler.run_daily_jobs()
+                # A signed ledger checkpoint when the log has grown (docs/ledger.md).
+                scheduler.run_round_jobs()
                 result = run_cycle(p.factory, p.keys, client=client)
                 if once or not result.idle:
                     console.print(describe(result), highlight=False)

@@ -70,6 +70,9 @@ def describe(result: CycleResult) -> str:
 
 
 DailyJob = Callable[[Session, date], object]
+# A job every round (e.g. a ledger checkpoint when the log has grown); each must be cheap
+# when there is nothing to do.
+RoundJob = Callable[[Session], object]
 
 
 class Worker:
@@ -87,11 +90,13 @@ class Worker:
         *,
         interval: float = 5.0,
         daily_jobs: Sequence[DailyJob] = (),
+        round_jobs: Sequence[RoundJob] = (),
     ) -> None:
         self._factory = factory
         self._keys = keys
         self._interval = interval
         self._daily_jobs = tuple(daily_jobs)
+        self._round_jobs = tuple(round_jobs)
         self._last_day: date | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,6 +124,7 @@ class Worker:
             # The first round waits one interval: starting the app stays quick.
             while not self._stop.wait(self._interval):
                 self.run_daily_jobs()
+                self.run_round_jobs()
                 try:
                     result = run_cycle(self._factory, self._keys, client=client)
                 except Exception:
@@ -126,6 +132,15 @@ class Worker:
                     continue
                 if not result.idle:
                     logger.info("events: %s", describe(result))
+
+    def run_round_jobs(self) -> None:
+        """Run the every-round jobs, each in its own transaction; a failure waits a round."""
+        for job in self._round_jobs:
+            try:
+                with transaction(self._factory) as session:
+                    job(session)
+            except Exception:
+                logger.exception("job %s failed; retrying next round", job)
 
     def run_daily_jobs(self) -> None:
         """Run the daily jobs unless they already ran today (also for workers without a loop)."""

@@ -34,6 +34,7 @@ from xinyong.ingestion.schemas import (
     RejectionView,
 )
 from xinyong.institutions.service import get_institution
+from xinyong.ledger.service import track_record_versions
 from xinyong.lists.definitions import get_definitions
 from xinyong.lists.service import SourceRecord, sync_from_records
 from xinyong.records.models import CreditRecord, RecordVersion
@@ -429,6 +430,7 @@ def apply_chunk(
     unchanged: list[tuple[int, _RecordState, int]] = []
     new_records: list[tuple[_RecordState, PreparedRow]] = []
     versions: list[tuple[_RecordState, tuple[object, ...]]] = []
+    version_rows: list[int] = []  # their batch rows, which name them for the ledger
     # Versions of record types that feed a list (a court's listing creates an entry).
     list_sources: list[tuple[_RecordState, PreparedRow, str]] = []
 
@@ -489,6 +491,7 @@ def apply_chunk(
         state.deleted = operation == "delete"
         if row.record_type in ctx.list_source_types:
             list_sources.append((state, row, operation))
+        version_rows.append(row.row_number)
         versions.append(
             (
                 state,
@@ -532,6 +535,8 @@ def apply_chunk(
         _VERSION_COLUMNS,
         [(state.record_id, *values) for state, values in versions],
     )
+    # Each new version becomes a ledger leaf when this chunk commits.
+    track_record_versions(session, batch_id, version_rows)
     bulk_insert(
         session,
         BatchUnchangedRow,

@@ -1,6 +1,6 @@
 """Words of the HTML and PDF credit reports, in Chinese (zh-CN) and English.
 
-The report JSON carries codes only (schema 1.1); its renderings turn them into words. Field
+The report JSON carries codes only (schema 1.2); its renderings turn them into words. Field
 labels come from the catalog (``label_zh``/``label_en``) and purpose names from the
 jurisdiction profile; everything else a reader sees is here. Each entry is a pair
 ``(zh-CN, en)`` so that a missing translation cannot be written down by accident.
@@ -104,6 +104,10 @@ TEXT: Final[Mapping[str, Label]] = {
     "meta.coverage": ("报告范围", "Coverage"),
     "meta.chargeable": ("收费查询", "Chargeable"),
     "meta.digest": ("报告摘要值", "Report digest"),
+    "meta.ledger": (
+        "记录账本检查点（来源 · 记录数 · 根哈希）",
+        "Record ledger checkpoint (origin · size · root hash)",
+    ),
     "meta.requester": ("查询者", "Requested by"),
     "meta.purpose": ("查询原因", "Purpose"),
     "meta.operator_user": ("查询操作员", "Operator"),

@@ -1,9 +1,9 @@
-"""The published JSON Schema of the credit report (``docs/schemas/credit-report-1.1.json``).
+"""The published JSON Schema of the credit report (``docs/schemas/credit-report-1.2.json``).
 
 The file is generated from :class:`~xinyong.reports.schemas.CreditReport`; a test keeps it
 equal to :func:`report_json_schema_text`. Regenerate it with::
 
-    .venv/bin/python -m xinyong.reports.jsonschema > docs/schemas/credit-report-1.1.json
+    .venv/bin/python -m xinyong.reports.jsonschema > docs/schemas/credit-report-1.2.json
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HTML and PDF renderings of a credit report (schema 1.1), in Chinese or English.
+"""HTML and PDF renderings of a credit report (schema 1.2), in Chinese or English.
 
 Both come from one Jinja2 template, ``templates/report.html.j2``. The HTML is a complete,
 printable document; the PDF is the same document laid out by WeasyPrint on A4, with the
@@ -540,6 +540,17 @@ class _ViewBuilder:
                 _Pair(self.t("meta.report_id"), report.report_id),
                 _Pair(self.t("meta.generated_at"), self.when(report.generated_at)),
                 _Pair(self.t("meta.digest"), f"{report.digest.algorithm}:{report.digest.value}"),
+                *(
+                    (
+                        _Pair(
+                            self.t("meta.ledger"),
+                            f"{report.ledger.origin} · {report.ledger.tree_size} · "
+                            f"{report.ledger.root_hash}",
+                        ),
+                    )
+                    if report.ledger is not None
+                    else ()
+                ),
             ),
             verify_line=self.t("meta.verify", url=verify_url),
             digest_note=self.t("meta.digest_note"),

@@ -59,7 +59,7 @@ QueryRecordReader = Annotated[
 
 _REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The report as JSON (schema 1.1), HTML or PDF, as `format` asks.",
+        "description": "The report as JSON (schema 1.2), HTML or PDF, as `format` asks.",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/CreditReport"}},
             "text/html": {},
@@ -158,7 +158,7 @@ async def create_report(
 
 @router.get(
     "/v1/reports/schema",
-    summary="The JSON Schema of the credit report (version 1.1)",
+    summary="The JSON Schema of the credit report (version 1.2)",
 )
 def read_report_schema(_: AnyPrincipal) -> dict[str, Any]:
     return report_json_schema()

@@ -1,7 +1,7 @@
-"""Pydantic I/O of the reports domain: the credit report (schema 1.1), consents, queries.
+"""Pydantic I/O of the reports domain: the credit report (schema 1.2), consents, queries.
 
 The credit report JSON is a published, versioned format: ``CreditReport.model_json_schema()``
-is served at ``/v1/reports/schema`` and kept in ``docs/schemas/credit-report-1.1.json``.
+is served at ``/v1/reports/schema`` and kept in ``docs/schemas/credit-report-1.2.json``.
 Its content is language-neutral (codes, ISO dates, decimal strings); ``lang`` only chooses
 the labels of the HTML and PDF renderings.
 """
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from xinyong.identity.identifiers import IdentifierType, SubjectKind
 from xinyong.reports.profiles import EvidenceKind
 
-REPORT_SCHEMA_VERSION = "1.1"
-REPORT_SCHEMA_ID = "urn:xinyong:schema:credit-report:1.1"
+REPORT_SCHEMA_VERSION = "1.2"
+REPORT_SCHEMA_ID = "urn:xinyong:schema:credit-report:1.2"
 
 
 class Lang(StrEnum):
@@ -116,6 +116,31 @@ class ItemStatement(_Out):
     made_at: datetime
 
 
+class ItemLedger(_Out):
+    """Where an item's version sits in the record ledger, and how to check it offline.
+
+    ``HMAC-SHA256(opening_key, RFC 8785 bytes of event)`` is the leaf's data; its RFC 9162
+    leaf hash and ``inclusion_proof`` give the root of the report's checkpoint
+    (``xinyong ledger verify-report``; docs/ledger.md).
+    """
+
+    leaf_index: int
+    event: dict[str, Any] = Field(
+        description="The logged event: the version's columns, ciphertexts and hashes as "
+        "sha256:<hex>; no personal data."
+    )
+    opening_key: str = Field(description="Base64 key of this event's commitment only.")
+    inclusion_proof: list[str] = Field(description="Base64 hashes, leaf upwards.")
+
+
+class ReportLedger(_Out):
+    origin: str
+    tree_size: int
+    root_hash: str = Field(description="Base64 root hash of the checkpoint.")
+    checkpoint: str = Field(description="The signed checkpoint (C2SP signed-note) proofs lead to.")
+    vkey: str = Field(description="The log's verifier key; check it against a copy you trust.")
+
+
 class ReportItem(_Out):
     """One record as it stood at the report's as-of date."""
 
@@ -137,6 +162,11 @@ class ReportItem(_Out):
         "institutions (shown only to the subject and staff).",
     )
     statements: list[ItemStatement] = Field(default_factory=list)
+    ledger: ItemLedger | None = Field(
+        default=None,
+        description="Proof that this version is in the platform's record ledger (absent only "
+        "for versions written before the ledger existed).",
+    )
 
 
 class MoneyTotal(_Out):
@@ -270,14 +300,14 @@ class ReportScore(_Out):
 
 
 class CreditReport(_Out):
-    """A credit report, schema version 1.1 (1.0 plus the score)."""
+    """A credit report, schema version 1.2 (1.1 plus ledger proofs; 1.1 added the score)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"$id": REPORT_SCHEMA_ID, "title": "Xinyong credit report 1.1"},
+        json_schema_extra={"$id": REPORT_SCHEMA_ID, "title": "Xinyong credit report 1.2"},
     )
 
-    schema_version: Literal["1.1"] = "1.1"
+    schema_version: Literal["1.2"] = "1.2"
     report_id: str
     generated_at: datetime
     as_of: date
@@ -296,6 +326,9 @@ class CreditReport(_Out):
         default=None,
         description="Absent when no champion model scores the subject's kind, or when the "
         "consent covers reports only.",
+    )
+    ledger: ReportLedger | None = Field(
+        default=None, description="The signed checkpoint every item's ledger proof leads to."
     )
     digest: Digest
 

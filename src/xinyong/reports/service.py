@@ -17,6 +17,7 @@ A report request goes through three steps:
 
 from __future__ import annotations
 
+import base64
 import calendar
 import hashlib
 import json
@@ -48,6 +49,8 @@ from xinyong.identity.service import (
 from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import Principal, Role
 from xinyong.institutions.service import get_institution
+from xinyong.ledger.note import SignedNote
+from xinyong.ledger.service import record_version_proofs, session_keys
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import CONTENT_CONTEXT, RECORD_KEY_CONTEXT
 from xinyong.reports.consent import (
@@ -68,6 +71,7 @@ from xinyong.reports.schemas import (
     Digest,
     DisputeAnnotation,
     FurnisherRef,
+    ItemLedger,
     ItemStatement,
     Lang,
     MoneyTotal,
@@ -78,6 +82,7 @@ from xinyong.reports.schemas import (
     QuerySummary,
     RecordTypeCount,
     ReportItem,
+    ReportLedger,
     ReportScore,
     ReportSubject,
     ReportVerification,
@@ -574,6 +579,10 @@ def assemble_file(
 # --- the report -------------------------------------------------------------------------------
 
 
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
 def canonical_json(document: Any) -> bytes:
     """The canonical bytes a digest is computed over: sorted keys, no spaces, UTF-8."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
@@ -836,6 +845,22 @@ def issue_report(
         include_deleted=not institution_reader,
     )
     disputed = {flag.record_id for flag in disputes if flag.flagged}
+    # Every item's version, proved to be in the record ledger at a signed checkpoint.
+    proofs = record_version_proofs(session, [item.version.id for item in credit_file.items])
+    checkpoint_note = SignedNote.parse(proofs.checkpoint.note)
+    ledger_keys = session_keys(session)
+
+    def item_ledger(version_id: int) -> ItemLedger | None:
+        proof = proofs.items.get(version_id)
+        if proof is None:
+            return None
+        return ItemLedger(
+            leaf_index=proof.leaf_index,
+            event=proof.event,
+            opening_key=_b64(proof.opening_key),
+            inclusion_proof=[_b64(p) for p in proof.proof],
+        )
+
     # Fields needing explicit written consent (征信业管理条例 Art. 14) go only to the subject
     # and to staff.
     hidden: dict[str, frozenset[str]] = {}
@@ -872,6 +897,7 @@ def issue_report(
                 ItemStatement(statement_id=s.id, text=s.text, made_at=s.made_at)
                 for s in statements.get(record.id, [])
             ],
+            ledger=item_ledger(version.id),
         )
 
     accounts = [item for item in credit_file.items if item.record.record_type == "credit_account"]
@@ -988,6 +1014,13 @@ def issue_report(
         ),
         query_records=history,
         score=score,
+        ledger=ReportLedger(
+            origin=ledger_keys.origin,
+            tree_size=proofs.checkpoint.size,
+            root_hash=_b64(proofs.checkpoint.root),
+            checkpoint=checkpoint_note.render(),
+            vkey=ledger_keys.verifier.vkey,
+        ),
         digest=Digest(value="0" * 64),
     )
     report.digest = Digest(value=report_digest(report))
