@@ -19,6 +19,7 @@ from xinyong.ledger.note import (
     SignedNote,
     Signer,
     Verifier,
+    b64,
     cosign,
     open_checkpoint,
 )
@@ -50,10 +51,6 @@ def _key_text(value: str) -> str:
     return _read(path, "key file").strip() if path.is_file() else value.strip()
 
 
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
-
-
 def _unb64(values: list[Any], what: str) -> list[bytes]:
     try:
         return [base64.b64decode(str(v), validate=True) for v in values]
@@ -81,7 +78,7 @@ def status() -> None:
     else:
         console.print(
             f"checkpoint: size {latest.size}, signed {latest.created_at.isoformat()}, "
-            f"root {_b64(latest.root)}"
+            f"root {b64(latest.root)}"
         )
     console.print(f"vkey:       {keys.verifier.vkey}")
 
@@ -209,8 +206,8 @@ def prove(
     document = {
         "leaf_index": proof.leaf_index,
         "tree_size": proof.tree_size,
-        "leaf_hash": _b64(proof.leaf_hash),
-        "proof": [_b64(h) for h in proof.proof],
+        "leaf_hash": b64(proof.leaf_hash),
+        "proof": [b64(h) for h in proof.proof],
     }
     console.print_json(json.dumps(document))
 
@@ -232,7 +229,7 @@ def consistency(
     with transaction(p.factory) as session:
         size = second if second is not None else service.tree_size(session)
         proof = service.consistency(session, first, size)
-    document = {"first": first, "second": size, "proof": [_b64(h) for h in proof]}
+    document = {"first": first, "second": size, "proof": [b64(h) for h in proof]}
     console.print_json(json.dumps(document))
 
 

@@ -16,7 +16,7 @@ the proof from them. Verification needs no storage at all.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 HASH_SIZE = 32
@@ -270,6 +270,3 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return fr == first_root and sr == second_root and sn == 0
-
-
-NodeFetcher = Callable[[Iterable[NodeKey]], Mapping[NodeKey, bytes]]

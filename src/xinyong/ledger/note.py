@@ -36,6 +36,11 @@ class NoteError(XinyongError):
     title = "The signed note or key is malformed or does not verify"
 
 
+def b64(value: bytes) -> str:
+    """Standard base64 text, as notes, proofs and keys are written."""
+    return base64.b64encode(value).decode()
+
+
 def key_id(name: str, kind: int, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + public).digest()[:4]
 

@@ -8,7 +8,6 @@ register witnesses; a registered witness adds its cosignature, which authenticat
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
@@ -19,16 +18,12 @@ from xinyong.audit.schemas import StaffAction
 from xinyong.audit.service import record_staff_action
 from xinyong.ledger import service
 from xinyong.ledger.models import LedgerCheckpoint, LedgerWitness
-from xinyong.ledger.note import NoteError
+from xinyong.ledger.note import NoteError, b64
 
 router = APIRouter(tags=["ledger"])
 
 NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 MAX_LINE_BYTES = 1000
-
-
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
 
 
 class CheckpointView(BaseModel):
@@ -72,7 +67,7 @@ class WitnessView(BaseModel):
 def _checkpoint_view(session: DbSession, checkpoint: LedgerCheckpoint) -> CheckpointView:
     return CheckpointView(
         size=checkpoint.size,
-        root_hash=_b64(checkpoint.root),
+        root_hash=b64(checkpoint.root),
         note=service.cosigned_note(session, checkpoint),
         created_at=checkpoint.created_at.isoformat(),
     )
@@ -173,8 +168,8 @@ def read_inclusion_proof(
     return InclusionProofView(
         leaf_index=proof.leaf_index,
         tree_size=proof.tree_size,
-        leaf_hash=_b64(proof.leaf_hash),
-        proof=[_b64(p) for p in proof.proof],
+        leaf_hash=b64(proof.leaf_hash),
+        proof=[b64(p) for p in proof.proof],
     )
 
 
@@ -189,7 +184,7 @@ def read_consistency_proof(
 ) -> ConsistencyProofView:
     size = second if second is not None else service.tree_size(session)
     proof = service.consistency(session, first, size)
-    return ConsistencyProofView(first=first, second=size, proof=[_b64(p) for p in proof])
+    return ConsistencyProofView(first=first, second=size, proof=[b64(p) for p in proof])
 
 
 @router.get("/v1/ledger/witnesses", summary="Registered witnesses and their keys (public)")

@@ -21,7 +21,6 @@ import hmac
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, Table, select, update
@@ -50,6 +49,7 @@ from xinyong.ledger.note import (
     SignedNote,
     Signer,
     Verifier,
+    open_checkpoint,
     sign_note,
     verify_cosignature,
 )
@@ -351,15 +351,6 @@ def root_at(session: Session, size: int) -> bytes:
 
 
 # --- checkpoints ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckpointView:
-    size: int
-    root: bytes
-    note: str
-    created_at: datetime
-    cosigners: tuple[str, ...] = ()
 
 
 def latest_checkpoint(session: Session) -> LedgerCheckpoint | None:
@@ -719,35 +710,17 @@ def verify(session: Session, keys: LedgerKeys | None = None) -> VerificationResu
     if pending_row is not None:
         result.add("tree", "stored nodes beyond the tree's height")
 
-    class _Levels(Mapping[merkle.NodeKey, bytes]):
-        def __getitem__(self, key: merkle.NodeKey) -> bytes:
-            return levels[key[0]][key[1]]
-
-        def __iter__(self) -> Iterator[merkle.NodeKey]:
-            raise NotImplementedError
-
-        def __len__(self) -> int:
-            return sum(len(hashes) for hashes in levels)
-
     # 3. Every signed checkpoint against the recomputed root at its size.
     verifier = keys.verifier
     for checkpoint in session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.size)):
         result.checkpoints += 1
         result.latest_checkpoint = checkpoint.size
         try:
-            signed = SignedNote.parse(checkpoint.note)
-            line = signed.find(verifier)
-            if line is None or not verifier.verify(signed.text.encode(), line.payload):
-                raise NoteError("the log's signature does not verify")
-            body = Checkpoint.parse(signed.text)
+            body = open_checkpoint(checkpoint.note, verifier, keys.origin)
         except NoteError as exc:
             result.add("checkpoint", f"checkpoint {checkpoint.size}: {exc.detail}")
             continue
-        if (body.size, body.root, body.origin) != (
-            checkpoint.size,
-            bytes(checkpoint.root),
-            keys.origin,
-        ):
+        if (body.size, body.root) != (checkpoint.size, bytes(checkpoint.root)):
             result.add(
                 "checkpoint", f"checkpoint {checkpoint.size}: stored columns differ from its note"
             )
@@ -757,7 +730,8 @@ def verify(session: Session, keys: LedgerKeys | None = None) -> VerificationResu
                 f"checkpoint {checkpoint.size} is beyond the log's {len(leaf_hashes)} leaves",
             )
             continue
-        if merkle.root(checkpoint.size, _Levels()) != body.root:
+        recomputed = {key: levels[key[0]][key[1]] for key in merkle.root_nodes(checkpoint.size)}
+        if merkle.root(checkpoint.size, recomputed) != body.root:
             result.add(
                 "tree",
                 f"the log's first {checkpoint.size} leaves no longer give the root signed in "

@@ -17,7 +17,6 @@ A report request goes through three steps:
 
 from __future__ import annotations
 
-import base64
 import calendar
 import hashlib
 import json
@@ -49,7 +48,7 @@ from xinyong.identity.service import (
 from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import Principal, Role
 from xinyong.institutions.service import get_institution
-from xinyong.ledger.note import SignedNote
+from xinyong.ledger.note import SignedNote, b64
 from xinyong.ledger.service import record_version_proofs, session_keys
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import CONTENT_CONTEXT, RECORD_KEY_CONTEXT
@@ -579,10 +578,6 @@ def assemble_file(
 # --- the report -------------------------------------------------------------------------------
 
 
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode()
-
-
 def canonical_json(document: Any) -> bytes:
     """The canonical bytes a digest is computed over: sorted keys, no spaces, UTF-8."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
@@ -857,8 +852,8 @@ def issue_report(
         return ItemLedger(
             leaf_index=proof.leaf_index,
             event=proof.event,
-            opening_key=_b64(proof.opening_key),
-            inclusion_proof=[_b64(p) for p in proof.proof],
+            opening_key=b64(proof.opening_key),
+            inclusion_proof=[b64(p) for p in proof.proof],
         )
 
     # Fields needing explicit written consent (征信业管理条例 Art. 14) go only to the subject
@@ -1017,7 +1012,7 @@ def issue_report(
         ledger=ReportLedger(
             origin=ledger_keys.origin,
             tree_size=proofs.checkpoint.size,
-            root_hash=_b64(proofs.checkpoint.root),
+            root_hash=b64(proofs.checkpoint.root),
             checkpoint=checkpoint_note.render(),
             vkey=ledger_keys.verifier.vkey,
         ),
