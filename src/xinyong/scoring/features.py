@@ -633,15 +633,45 @@ _SQL_CACHE_LOCK = threading.Lock()
 _SQL_CACHE_SIZE: Final = 64
 
 
-def _duckdb() -> Any:
-    """This thread's in-memory DuckDB connection (connections are not shared across threads)."""
-    con = getattr(_local, "duckdb", None)
-    if con is None:
+class _OnlineConnection:
+    """This thread's in-memory DuckDB for online features, with its prepared queries.
+
+    One subject's rows are a few dozen: a single DuckDB thread runs them faster than a
+    pool, and a query prepared once skips parsing and planning 45 kB of SQL on every call
+    (DuckDB rebinds it when the registered tables change).
+    """
+
+    LIMIT = 8  # distinct (segment, date, profile) queries kept prepared
+
+    def __init__(self) -> None:
         import duckdb
 
-        con = duckdb.connect()
-        _local.duckdb = con
-    return con
+        self.con = duckdb.connect(config={"threads": 1})
+        self.prepared: dict[str, str] = {}
+        self.serial = 0
+
+    def run(self, sql: str) -> list[dict[str, Any]]:
+        name = self.prepared.get(sql)
+        if name is None:
+            if len(self.prepared) >= self.LIMIT:
+                oldest = next(iter(self.prepared))
+                self.con.execute(f"DEALLOCATE {self.prepared.pop(oldest)}")
+            self.serial += 1
+            name = f"online_features_{self.serial}"
+            self.con.execute(f"PREPARE {name} AS {sql}")
+            self.prepared[sql] = name
+        cursor = self.con.execute(f"EXECUTE {name}")
+        columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _duckdb() -> _OnlineConnection:
+    """This thread's online connection (DuckDB connections are not shared across threads)."""
+    online: _OnlineConnection | None = getattr(_local, "duckdb", None)
+    if online is None:
+        online = _OnlineConnection()
+        _local.duckdb = online
+    return online
 
 
 def _online_table_name(code: str) -> str:
@@ -778,12 +808,12 @@ def subject_features(
     """
     tables = subject_inputs(session, keys, profile, subject, as_of)
     sql = _online_sql(segment_of_kind(subject.kind), as_of, profile)
-    con = _duckdb()
-    con.register("subjects_in", tables.pop("__subjects__"))
-    con.register("inquiries_in", tables.pop("__inquiries__"))
+    online = _duckdb()
+    online.con.register("subjects_in", tables.pop("__subjects__"))
+    online.con.register("inquiries_in", tables.pop("__inquiries__"))
     for code, table in tables.items():
-        con.register(_online_table_name(code), table)
-    result = con.sql(sql).to_arrow_table().to_pylist()
+        online.con.register(_online_table_name(code), table)
+    result = online.run(sql)
     if len(result) != 1:  # pragma: no cover - one subject in, one row out
         raise InvalidScoringDataError(f"expected one feature row, got {len(result)}")
     row = result[0]
