@@ -430,19 +430,21 @@ events/s             the same with the commitment computed in the clock from a r
                      record_versions row (event_object, canonical, HMAC under the opening key)
 commitments/s        those commitments alone, in memory
 inclusion/consistency  service.inclusion(session, index, size) / service.consistency in one
-                     read transaction (each call reads the O(log n) stored nodes in one query;
+                     read transaction (each call reads its O(log n) stored nodes and the
+                     leaf block under them in one query;
                      a size past the tree shows as missing nodes), after 100 unmeasured;
                      pymerkle: prove_inclusion /
                      prove_consistency on the same leaves and pairs
 head read, node read the floor of one query, tree_size(session) (one row of ledger_head), and
-                     an inclusion proof's one query, fetch_nodes(session, its stored nodes),
+                     an inclusion proof's one query, fetch_nodes(session, its subtrees),
                      each timed alone on the same leaves
 full verification    make_checkpoint, then service.verify(session): read and hash every leaf,
-                     read every stored subtree hash and compare it with the tree recomputed
-                     level by level, check the signed checkpoint (no event rows stand behind
-                     the benchmark's leaves, so it re-commits none: the estimate line adds the
-                     commitment cost at the rate above); pymerkle: rebuilding its tree from the
-                     leaf data (every append_entry and get_root)"""
+                     read every stored subtree hash (16 leaves and up) and compare it with
+                     the tree recomputed level by level, check the signed checkpoint (no
+                     event rows stand behind the benchmark's leaves, so it re-commits none:
+                     the estimate line adds the commitment cost at the rate above);
+                     pymerkle: rebuilding its tree from the leaf data (every append_entry
+                     and get_root)"""
 
 
 # --- main -------------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ def build_world(
     person = new_resident_id()
     by_bank(account_row(person, "ACC-1"), account_row(person, "ACC-2", balance="800.00"))
     by_bank(account_row(person, "ACC-1", balance="11000.00"))  # version 2 of ACC-1
+    # Enough leaves for stored subtrees (16 leaves and up) under the events below.
+    by_bank(*(account_row(person, f"ACC-F{n}") for n in range(2 * 2**service.STORED_LEVEL)))
 
     listed = new_resident_id()
     today = date.today()
@@ -278,9 +280,10 @@ def test_every_new_row_gets_its_leaf_and_the_log_verifies(
 ) -> None:
     logged = leaves(db)
     by_kind = Counter(kind for _, kind, _, _ in logged)
-    # Three account versions, a listing and a penalty; a list entry from the listing and one
-    # from the operator; the dispute's and the repair case's timelines.
-    assert by_kind["record.version"] == 5
+    # Three account versions (and 32 more accounts), a listing and a penalty; a list entry
+    # from the listing and one from the operator; the dispute's and the repair case's
+    # timelines.
+    assert by_kind["record.version"] == 5 + 2 * 2**service.STORED_LEVEL
     assert by_kind["list.event"] == 2
     assert by_kind["dispute.event"] >= 1
     assert by_kind["repair.event"] >= 1
@@ -759,7 +762,14 @@ def test_the_newest_leaf_deleted_is_detected(
     assert found["checkpoint"] == 1  # the checkpoint covers a leaf that is gone
     # Hiding it from the head as well does not help.
     raw(db, "UPDATE ledger_head SET size = size - 1")
-    raw(db, "DELETE FROM ledger_nodes WHERE level = 0 AND idx = :idx", idx=size - 1)
+    for level in range(service.STORED_LEVEL, size.bit_length()):
+        if size % (1 << level) == 0:  # a stored subtree ends at that leaf
+            raw(
+                db,
+                "DELETE FROM ledger_nodes WHERE level = :l AND idx = :i",
+                l=level,
+                i=(size >> level) - 1,
+            )
     assert {"inserted", "checkpoint"} <= set(problems(factory))
 
 
@@ -780,31 +790,60 @@ def test_a_changed_stored_node_is_detected_and_breaks_its_proofs(
     checkpointed: World,
 ) -> None:
     size = service_size(factory)
-    assert size >= 4
+    assert size > 20
     assert (
-        raw(db, "UPDATE ledger_nodes SET hash = :h WHERE level = 1 AND idx = 0", h=b"\x22" * 32)
+        raw(db, "UPDATE ledger_nodes SET hash = :h WHERE level = 4 AND idx = 0", h=b"\x22" * 32)
         == 1
     )
     [finding] = findings(factory)
     assert finding.problem == "tree"
-    assert "(1, 0)" in finding.detail
+    assert "(4, 0)" in finding.detail
     # Proofs are served from stored nodes: one that reads the altered node fails to verify.
     with factory() as session:
         checkpoint = open_checkpoint(
             service.get_checkpoint(session).note, service.ledger_keys(keys, settings).verifier
         )
-        proof = service.inclusion(session, 2, size)
-    assert not merkle.verify_inclusion(proof.leaf_hash, 2, size, list(proof.proof), checkpoint.root)
+        proof = service.inclusion(session, 20, size)  # its sibling: leaves 0..15
+    assert not merkle.verify_inclusion(
+        proof.leaf_hash, 20, size, list(proof.proof), checkpoint.root
+    )
 
 
 def test_a_missing_stored_node_is_detected_and_refuses_proofs(
     db: Engine, factory: sessionmaker[Session], checkpointed: World
 ) -> None:
     size = service_size(factory)
-    raw(db, "DELETE FROM ledger_nodes WHERE level = 0 AND idx = 1")
+    raw(db, "DELETE FROM ledger_nodes WHERE level = 4 AND idx = 0")
     assert set(problems(factory)) == {"tree"}
     with factory() as session, pytest.raises(service.LedgerError, match="missing"):
-        service.inclusion(session, 0, size)
+        service.inclusion(session, 20, size)
+
+
+def test_low_subtrees_come_from_the_leaves(
+    db: Engine, factory: sessionmaker[Session], checkpointed: World
+) -> None:
+    """Below 16 leaves nothing is stored: proofs hash the leaves, so a changed or missing
+    leaf shows in them."""
+    size = service_size(factory)
+    with db.connect() as connection:
+        low = connection.execute(
+            text("SELECT COUNT(*) FROM ledger_nodes WHERE level < :l"), {"l": service.STORED_LEVEL}
+        ).scalar_one()
+    assert low == 0
+    tree = merkle.Frontier()
+    for _, _, _, value in leaves(db):
+        tree.append(merkle.leaf_hash(value))
+    with factory() as session:
+        proof = service.inclusion(session, 5, size)
+        assert service.root_at(session, size) == tree.root()
+    assert merkle.verify_inclusion(proof.leaf_hash, 5, size, list(proof.proof), tree.root())
+    raw(db, "UPDATE ledger_leaves SET commitment = :c WHERE idx = 4", c=b"\x11" * 32)
+    with factory() as session:
+        altered = service.inclusion(session, 5, size)
+    assert not merkle.verify_inclusion(altered.leaf_hash, 5, size, list(altered.proof), tree.root())
+    raw(db, "DELETE FROM ledger_leaves WHERE idx = 4")
+    with factory() as session, pytest.raises(service.LedgerError, match="missing"):
+        service.inclusion(session, 5, size)
 
 
 @pytest.mark.parametrize(
@@ -894,6 +933,8 @@ def test_a_rewritten_history_fails_the_checkpoint_even_with_nodes_recomputed(
     raw(db, "DELETE FROM ledger_nodes")
     for _, _, _, value in leaves(db):
         for level, index, digest in tree.append(merkle.leaf_hash(value)):
+            if level < service.STORED_LEVEL:
+                continue
             raw(
                 db,
                 "INSERT INTO ledger_nodes (level, idx, hash) VALUES (:l, :i, :h)",
@@ -1007,3 +1048,32 @@ def test_concurrent_writers_append_in_turn(
     assert event_count(db) == service_size(factory) == 12
     assert [idx for idx, _, _, _ in leaves(db)] == list(range(12))
     assert problems(factory) == Counter()
+
+
+def test_the_low_nodes_migration_goes_both_ways(
+    db: Engine, factory: sessionmaker[Session], checkpointed: World
+) -> None:
+    """Downgrading to 0010 recomputes the subtrees below level 4 that 0011 dropped."""
+    from xinyong import migrate
+
+    size = service_size(factory)
+    tree = merkle.Frontier()
+    expected: set[tuple[int, int, bytes]] = set()
+    for _, _, _, value in leaves(db):
+        expected.update(tree.append(merkle.leaf_hash(value)))
+
+    def stored() -> set[tuple[int, int, bytes]]:
+        with db.connect() as connection:
+            rows = connection.execute(text("SELECT level, idx, hash FROM ledger_nodes"))
+            return {(int(level), int(idx), bytes(value)) for level, idx, value in rows}
+
+    assert stored() == {node for node in expected if node[0] >= service.STORED_LEVEL}
+    try:
+        migrate.downgrade(db, "0010")
+        assert stored() == expected
+        # Every complete subtree, leaves included: 2n minus one per set bit of n.
+        assert len(expected) == 2 * size - bin(size).count("1")
+    finally:
+        migrate.upgrade(db)
+    assert stored() == {node for node in expected if node[0] >= service.STORED_LEVEL}
+    assert set(problems(factory)) == set()

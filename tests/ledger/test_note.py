@@ -19,6 +19,7 @@ from xinyong.ledger import canonical as canonical_module
 from xinyong.ledger.canonical import (
     canonical,
     commit,
+    event_bytes,
     event_object,
     jsonable,
     opening_key,
@@ -546,3 +547,47 @@ def test_event_objects_and_commitments() -> None:
         jsonable(object())
     assert jsonable(datetime(2026, 1, 1, tzinfo=UTC)) == "2026-01-01T00:00:00.000000+00:00"
     assert jsonable(memoryview(b"x")) == jsonable(b"x") == jsonable(bytearray(b"x"))
+
+
+zones = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))])
+column_values = (
+    scalars
+    | st.datetimes(timezones=zones)
+    | st.dates()
+    | st.binary(max_size=16)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=2)
+    | finite
+    | st.dictionaries(ascii_keys, scalars, max_size=2)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=st.dictionaries(st.text(max_size=8), column_values, max_size=14), kind=ascii_keys)
+def test_event_bytes_equals_the_canonical_event(row: dict[str, Any], kind: str) -> None:
+    """The bulk path writes exactly the bytes of the general one, or falls back to it."""
+    assert event_bytes(kind, row) == canonical(event_object(kind, row))
+
+
+def test_event_bytes_of_a_record_version_row() -> None:
+    row = {
+        "id": 7,
+        "record_id": 3,
+        "operation": "create",
+        "content_ct": memoryview(b"\x00secret"),
+        "received_at": datetime(2026, 11, 27, 20, 0, tzinfo=timezone(timedelta(hours=8))),
+        "valid_from": date(2026, 10, 31),
+        "valid_to": None,
+        "note": 'say "hi"\n',
+        "flag": True,
+    }
+    assert (
+        event_bytes("record.version", row)
+        == (
+            '{"content_ct":"sha256:' + hashlib.sha256(b"\x00secret").hexdigest() + '",'
+            '"flag":true,"id":7,"kind":"record.version","note":"say \\"hi\\"\\n",'
+            '"operation":"create","received_at":"2026-11-27T12:00:00.000000+00:00",'
+            '"record_id":3,"valid_from":"2026-10-31","valid_to":null}'
+        ).encode()
+    )
+    with pytest.raises(ValueError, match="naive"):
+        event_bytes("record.version", {"at": datetime(2026, 1, 1)})

@@ -34,7 +34,7 @@ from xinyong.ingestion.schemas import (
     RejectionView,
 )
 from xinyong.institutions.service import get_institution
-from xinyong.ledger.service import track_record_versions
+from xinyong.ledger.service import EVENT_COLUMNS, RECORD_VERSION, track_written_events
 from xinyong.lists.definitions import get_definitions
 from xinyong.lists.service import SourceRecord, sync_from_records
 from xinyong.records.models import CreditRecord, RecordVersion
@@ -390,21 +390,8 @@ _RECORD_COLUMNS = (
     "subject_id",
     "created_at",
 )
-_VERSION_COLUMNS = (
-    "record_id",
-    "version",
-    "operation",
-    "content_ct",
-    "content_hash",
-    "catalog_version",
-    "valid_from",
-    "valid_to",
-    "furnisher_id",
-    "batch_id",
-    "batch_row",
-    "received_at",
-    "reason_ct",
-)
+# Exactly the columns a record version's ledger event commits to, id first.
+_VERSION_COLUMNS = EVENT_COLUMNS[RECORD_VERSION]
 _UNCHANGED_COLUMNS = ("batch_id", "row_number", "record_id", "version")
 _REJECTION_COLUMNS = ("batch_id", "row_number", "field", "code", "message")
 
@@ -430,7 +417,6 @@ def apply_chunk(
     unchanged: list[tuple[int, _RecordState, int]] = []
     new_records: list[tuple[_RecordState, PreparedRow]] = []
     versions: list[tuple[_RecordState, tuple[object, ...]]] = []
-    version_rows: list[int] = []  # their batch rows, which name them for the ledger
     # Versions of record types that feed a list (a court's listing creates an entry).
     list_sources: list[tuple[_RecordState, PreparedRow, str]] = []
 
@@ -491,7 +477,6 @@ def apply_chunk(
         state.deleted = operation == "delete"
         if row.record_type in ctx.list_source_types:
             list_sources.append((state, row, operation))
-        version_rows.append(row.row_number)
         versions.append(
             (
                 state,
@@ -529,14 +514,14 @@ def apply_chunk(
                 )
             )
         bulk_insert(session, CreditRecord, _RECORD_COLUMNS, record_rows)
-    bulk_insert(
-        session,
-        RecordVersion,
-        _VERSION_COLUMNS,
-        [(state.record_id, *values) for state, values in versions],
-    )
+    version_ids = allocate_ids(session, RecordVersion, len(versions))
+    version_rows = [
+        (version_id, state.record_id, *values)
+        for version_id, (state, values) in zip(version_ids, versions, strict=True)
+    ]
+    bulk_insert(session, RecordVersion, _VERSION_COLUMNS, version_rows)
     # Each new version becomes a ledger leaf when this chunk commits.
-    track_record_versions(session, batch_id, version_rows)
+    track_written_events(session, RECORD_VERSION, version_rows)
     bulk_insert(
         session,
         BatchUnchangedRow,

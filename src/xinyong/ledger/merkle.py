@@ -4,11 +4,12 @@ The tree is the one Certificate Transparency uses (RFC 9162 section 2.1, unchang
 6962): a leaf hash is ``SHA-256(0x00 ‖ d)``, an interior node ``SHA-256(0x01 ‖ left ‖ right)``
 and a tree of ``n`` leaves splits at the largest power of two smaller than ``n``.
 
-The platform stores the hash of every *complete* subtree, addressed by ``(level, index)``:
-the node at level ``L`` and index ``i`` covers leaves ``[i·2^L, (i+1)·2^L)``. Every range
-the RFC recursion asks for is a handful of those, so an inclusion or consistency proof reads
-O(log n) stored nodes and recomputes nothing else. Proof generation therefore comes in two
-steps: :func:`inclusion_nodes` / :func:`consistency_nodes` say which stored nodes are needed
+Proofs are built from *complete* subtrees, addressed by ``(level, index)``: the node at
+level ``L`` and index ``i`` covers leaves ``[i·2^L, (i+1)·2^L)``. Every range the RFC
+recursion asks for is a handful of those, so an inclusion or consistency proof needs O(log
+n) of them (the platform stores the large ones and hashes the small ones from their leaves).
+Proof generation therefore comes in two steps: :func:`inclusion_nodes` /
+:func:`consistency_nodes` say which subtrees are needed
 (to fetch them in one query), and :func:`inclusion_proof` / :func:`consistency_proof` build
 the proof from them. Verification needs no storage at all.
 """

@@ -2,8 +2,8 @@
 
 A leaf names the event it commits to (``kind``, ``ref_id``) and holds only the keyed
 commitment, never personal data. ``ledger_nodes`` keeps the hash of every complete subtree
-(level 0 are the leaf hashes), so proofs read O(log n) rows. ``ledger_head`` is the single
-row writers lock to append in order.
+of 16 leaves and up (smaller ones are recomputed from the leaves), so proofs read O(log n)
+rows. ``ledger_head`` is the single row writers lock to append in order.
 """
 
 from __future__ import annotations

@@ -3,15 +3,17 @@
 How events reach the log:
 
 * ORM-written events (list entry events, dispute and repair events) are collected after
-  each flush; record versions, which ingestion writes in bulk, are named by
-  :func:`track_record_versions`.
-* Just before the transaction commits, the collected rows are read back, turned into their
-  canonical form and committed to (:mod:`xinyong.ledger.canonical`), and appended as leaves
+  each flush and read back just before the transaction commits; record versions, which
+  ingestion bulk-inserts with ids it allocated, are handed over as the rows it wrote
+  (:func:`track_written_events`), so the bulk path reads nothing back.
+* Before the commit, every event's row is turned into its canonical form and committed to
+  (:mod:`xinyong.ledger.canonical`), and the commitments are appended as leaves
   under a lock on ``ledger_head``. The lock is the last one the transaction takes, and is
   held only for the append, so writers cannot deadlock on it. A rollback appends nothing;
   a retried batch appends its leaves once, with the rows.
 
-Checkpoints sign the tree at its current size; proofs read O(log n) stored subtree hashes.
+Checkpoints sign the tree at its current size; proofs read O(log n) stored subtree hashes
+and leaves (:func:`fetch_nodes`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from xinyong.db import LEDGER_SESSION_KEY, bulk_insert, in_batches, utcnow
 from xinyong.errors import ConfigurationError, NotFoundError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.ledger import merkle
-from xinyong.ledger.canonical import canonical, commit, event_object, opening_key
+from xinyong.ledger.canonical import canonical, commit, event_bytes, event_object, opening_key
 from xinyong.ledger.models import (
     LedgerCheckpoint,
     LedgerCosignature,
@@ -138,6 +140,7 @@ _ORM_KINDS: dict[type, str] = {
 }
 SESSION_KEY = LEDGER_SESSION_KEY
 _PENDING = "xinyong.ledger.pending"
+_WRITTEN = "written"
 _HEAD_ID = 1
 
 
@@ -211,10 +214,21 @@ def _pending(session: Session) -> dict[str, Any]:
     return pending
 
 
-def track_record_versions(session: Session, batch_id: int, batch_rows: Iterable[int]) -> None:
-    """Name record versions written in bulk (by batch and row) for the ledger."""
-    rows = _pending(session).setdefault(RECORD_VERSION, defaultdict(set))
-    rows[batch_id].update(batch_rows)
+def track_written_events(session: Session, kind: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Log rows of ``kind`` written in bulk, given as the values of ``EVENT_COLUMNS[kind]``.
+
+    The values must be the ones stored, as the database gives them back (``verify``
+    recomputes each commitment from the stored row): ids allocated before the insert,
+    timestamps in UTC.
+    """
+    names = EVENT_COLUMNS[kind]
+    written: list[Mapping[str, Any]] = (
+        _pending(session).setdefault(_WRITTEN, {}).setdefault(kind, [])
+    )
+    for values in rows:
+        if len(values) != len(names):
+            raise ValueError(f"a {kind} row needs the values of {', '.join(names)}")
+        written.append(dict(zip(names, values, strict=True)))
 
 
 def collect_flushed(session: Session) -> None:
@@ -237,27 +251,14 @@ def append_pending(session: Session) -> None:
         return
     keys = session_keys(session)
     connection = session.connection()
+    written: dict[str, list[Mapping[Any, Any]]] = pending.pop(_WRITTEN, {})
     entries: list[tuple[str, int, bytes]] = []
     for kind, table in KINDS.items():
-        wanted = pending.get(kind)
-        if not wanted:
-            continue
-        rows: list[Mapping[Any, Any]] = []
-        if kind == RECORD_VERSION:
-            for batch_id, batch_rows in wanted.items():
-                for chunk in in_batches(sorted(batch_rows)):
-                    rows.extend(
-                        connection.execute(
-                            event_select(kind).where(
-                                table.c.batch_id == batch_id, table.c.batch_row.in_(chunk)
-                            )
-                        ).mappings()
-                    )
-        else:
-            for chunk in in_batches(sorted(wanted)):
-                rows.extend(
-                    connection.execute(event_select(kind).where(table.c.id.in_(chunk))).mappings()
-                )
+        rows = list(written.get(kind, ()))
+        for chunk in in_batches(sorted(pending.get(kind, ()))):
+            rows.extend(
+                connection.execute(event_select(kind).where(table.c.id.in_(chunk))).mappings()
+            )
         rows.sort(key=lambda row: row["id"])
         for row in rows:
             entries.append((kind, row["id"], _commitment(keys, kind, row)))
@@ -265,7 +266,7 @@ def append_pending(session: Session) -> None:
 
 
 def _commitment(keys: LedgerKeys, kind: str, row: Mapping[Any, Any]) -> bytes:
-    return commit(keys.opening_key(kind, row["id"]), canonical(event_object(kind, row)))
+    return commit(keys.opening_key(kind, row["id"]), event_bytes(kind, row))
 
 
 # --- appending --------------------------------------------------------------------------------
@@ -287,34 +288,97 @@ def _lock_head(session: Session) -> int:
     return int(session.execute(statement).scalar_one())
 
 
+# Subtrees of 2^STORED_LEVEL leaves and larger are stored; a smaller one is recomputed from
+# its (at most 2^STORED_LEVEL) leaf commitments, which are stored anyway. That keeps one node
+# row per eight leaves instead of two per leaf, and a proof still reads O(log n) rows: the
+# low siblings of a leaf all lie in its aligned block of 16 leaves, one range scan.
+STORED_LEVEL = 4
+_NODE_TERMS = 400  # point lookups per query
+_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, _NODE_TERMS)
+
+
+def _padded(terms: Sequence[tuple[int, int]]) -> Sequence[tuple[int, int]]:
+    """Terms repeated up to a fixed count: few distinct statement texts, which drivers
+    prepare once and reuse (psycopg prepares a text after a few executions)."""
+    size = next(size for size in _SIZES if size >= len(terms))
+    return [*terms, *[terms[-1]] * (size - len(terms))]
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def fetch_nodes(
     session: Session, keys: Iterable[merkle.NodeKey], *, strict: bool = True
 ) -> dict[merkle.NodeKey, bytes]:
-    """Stored subtree hashes; ``strict``: a missing one is an error (else left out)."""
-    wanted = sorted(set(keys))
-    found: dict[merkle.NodeKey, bytes] = {}
+    """Complete-subtree hashes, stored or from their leaves; ``strict``: a missing one is
+    an error (else left out)."""
+    wanted = set(keys)
+    stored = sorted(key for key in wanted if key[0] >= STORED_LEVEL)
+    low = [key for key in wanted if key[0] < STORED_LEVEL]
+    spans = _merged((index << level, (index + 1) << level) for level, index in low)
     connection = session.connection()
-    style = connection.dialect.paramstyle
-    for chunk in in_batches(wanted, 400):
-        # Point lookups on the primary key, OR-ed: every backend walks the index per term
-        # (row-value IN lists are not index-driven everywhere), and the plain SQL string
-        # skips statement compilation, which would cost more than the lookups.
-        mark = "?" if style == "qmark" else "%s"
-        where = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(chunk))
-        params = tuple(value for key in chunk for value in key)
-        rows = connection.exec_driver_sql(
-            f"SELECT level, idx, hash FROM ledger_nodes WHERE {where}",  # noqa: S608 (placeholders only)
-            params,
-        )
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    found: dict[merkle.NodeKey, bytes] = {}
+    leaves: dict[int, bytes] = {}
+    node_chunks = list(in_batches(stored, _NODE_TERMS))
+    span_chunks = list(in_batches(spans, _NODE_TERMS))
+    for number in range(max(len(node_chunks), len(span_chunks))):
+        # Point lookups on the primary keys, OR-ed (every backend walks the index per term;
+        # row-value IN lists are not index-driven everywhere), as plain SQL: compiling a
+        # statement would cost more than the lookups. Leaves come as level -1.
+        parts: list[str] = []
+        params: list[int] = []
+        if number < len(node_chunks):
+            terms = _padded(node_chunks[number])
+            parts.append(
+                "SELECT level, idx, hash FROM ledger_nodes WHERE "  # noqa: S608 (placeholders only)
+                + " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(terms))
+            )
+            params.extend(value for term in terms for value in term)
+        if number < len(span_chunks):
+            terms = _padded(span_chunks[number])
+            parts.append(
+                "SELECT -1, idx, commitment FROM ledger_leaves WHERE "  # noqa: S608 (placeholders only)
+                + " OR ".join([f"(idx >= {mark} AND idx < {mark})"] * len(terms))
+            )
+            params.extend(value for term in terms for value in term)
+        rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
         for level, idx, value in rows:
-            found[(level, idx)] = bytes(value)
-    missing = set(wanted) - found.keys()
+            if level < 0:
+                leaves[idx] = merkle.leaf_hash(bytes(value))
+            else:
+                found[(level, idx)] = bytes(value)
+    for level, index in low:
+        value = _subtree_of_leaves(leaves, index << level, (index + 1) << level)
+        if value is not None:
+            found[(level, index)] = value
+    missing = wanted - found.keys()
     if missing and strict:
         raise LedgerError(
-            f"the ledger is missing {len(missing)} stored node(s), e.g. {min(missing)}; "
-            "run `xinyong ledger verify`"
+            f"the ledger is missing {len(missing)} stored node(s) or leaves, e.g. "
+            f"{min(missing)}; run `xinyong ledger verify`"
         )
     return found
+
+
+def _subtree_of_leaves(leaves: Mapping[int, bytes], start: int, end: int) -> bytes | None:
+    """The hash of the complete subtree over leaves ``[start, end)``, if all are there."""
+    level: list[bytes] = []
+    for idx in range(start, end):
+        value = leaves.get(idx)
+        if value is None:
+            return None
+        level.append(value)
+    while len(level) > 1:
+        level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
 
 
 def append_leaves(session: Session, entries: Sequence[tuple[str, int, bytes]]) -> range:
@@ -328,7 +392,11 @@ def append_leaves(session: Session, entries: Sequence[tuple[str, int, bytes]]) -
     nodes: list[tuple[object, ...]] = []
     for kind, ref_id, commitment in entries:
         leaves.append((frontier.size, kind, ref_id, commitment, now))
-        nodes.extend(frontier.append(merkle.leaf_hash(commitment)))
+        nodes.extend(
+            node
+            for node in frontier.append(merkle.leaf_hash(commitment))
+            if node[0] >= STORED_LEVEL
+        )
     bulk_insert(session, LedgerLeaf, ("idx", "kind", "ref_id", "commitment", "created_at"), leaves)
     bulk_insert(session, LedgerNode, ("level", "idx", "hash"), nodes)
     session.execute(
@@ -698,10 +766,9 @@ def verify(session: Session, keys: LedgerKeys | None = None) -> VerificationResu
                 result.add("tree", f"stored node ({level}, {idx}) does not match the leaves")
             count += 1
             pending_row = next(stored, None)
-        if count != len(level_hashes):
-            result.add(
-                "tree", f"level {level} stores {count} nodes, the leaves make {len(level_hashes)}"
-            )
+        expected = len(level_hashes) if level >= STORED_LEVEL else 0
+        if count != expected:
+            result.add("tree", f"level {level} stores {count} nodes, the leaves make {expected}")
         level_hashes = [
             merkle.node_hash(level_hashes[i], level_hashes[i + 1])
             for i in range(0, len(level_hashes) - 1, 2)
