@@ -44,11 +44,16 @@ chromium: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/xinyong demo
 
+# One pytest-xdist worker per core (TEST_WORKERS=0 runs in this process); workers steal
+# queued tests from each other, and the slow ones run first.
+TEST_WORKERS ?= auto
+PYTEST = XINYONG_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+
 test: setup
-	XINYONG_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: setup
-	XINYONG_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks

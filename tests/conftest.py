@@ -36,6 +36,27 @@ from xinyong.models import Base
 BACKENDS = ("sqlite", "postgresql")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first within each run of one backend's tests.
+
+    pytest has grouped the tests by backend (each switch rebuilds the database); starting
+    each group with its longest tests lets parallel workers (``-n``) finish together.
+    """
+    start = 0
+    for end in range(1, len(items) + 1):
+        if end == len(items) or _backend_of(items[end]) != _backend_of(items[start]):
+            items[start:end] = sorted(
+                items[start:end], key=lambda item: item.get_closest_marker("slow") is None
+            )
+            start = end
+
+
+def _backend_of(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """A URL of a PostgreSQL server where test databases may be created."""
@@ -63,6 +84,30 @@ def _reset(engine: Engine) -> None:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """The PostgreSQL database this test process works in.
+
+    One process: the server's own database. Under pytest-xdist each worker gets a database
+    of its own on the same server (tables are dropped and recreated per run).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        yield postgres_admin_url
+        return
+    name = f"xinyong_test_{worker}"
+    admin = make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -74,7 +119,7 @@ def db_url(
 ) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'xinyong-test.db'}"
-    return str(request.getfixturevalue("postgres_admin_url"))
+    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture(scope="session")
