@@ -327,28 +327,22 @@ def fetch_nodes(
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     found: dict[merkle.NodeKey, bytes] = {}
     leaves: dict[int, bytes] = {}
-    node_chunks = list(in_batches(stored, _NODE_TERMS))
-    span_chunks = list(in_batches(spans, _NODE_TERMS))
-    for number in range(max(len(node_chunks), len(span_chunks))):
-        # Point lookups on the primary keys, OR-ed (every backend walks the index per term;
-        # row-value IN lists are not index-driven everywhere), as plain SQL: compiling a
-        # statement would cost more than the lookups. Leaves come as level -1.
+    # Point lookups on the primary keys, OR-ed (every backend walks the index per term;
+    # row-value IN lists are not index-driven everywhere), as plain SQL: compiling a
+    # statement would cost more than the lookups. Leaves come as level -1.
+    selects = (
+        ("SELECT level, idx, hash FROM ledger_nodes", "(level = {0} AND idx = {0})", stored),
+        ("SELECT -1, idx, commitment FROM ledger_leaves", "(idx >= {0} AND idx < {0})", spans),
+    )
+    chunked = [list(in_batches(terms, _NODE_TERMS)) for _, _, terms in selects]
+    for number in range(max(len(chunks) for chunks in chunked)):
         parts: list[str] = []
         params: list[int] = []
-        if number < len(node_chunks):
-            terms = _padded(node_chunks[number])
-            parts.append(
-                "SELECT level, idx, hash FROM ledger_nodes WHERE "  # noqa: S608 (placeholders only)
-                + " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(terms))
-            )
-            params.extend(value for term in terms for value in term)
-        if number < len(span_chunks):
-            terms = _padded(span_chunks[number])
-            parts.append(
-                "SELECT -1, idx, commitment FROM ledger_leaves WHERE "  # noqa: S608 (placeholders only)
-                + " OR ".join([f"(idx >= {mark} AND idx < {mark})"] * len(terms))
-            )
-            params.extend(value for term in terms for value in term)
+        for (head, term, _), chunks in zip(selects, chunked, strict=True):
+            if number < len(chunks):
+                terms = _padded(chunks[number])
+                parts.append(f"{head} WHERE " + " OR ".join([term.format(mark)] * len(terms)))
+                params.extend(value for pair in terms for value in pair)
         rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
         for level, idx, value in rows:
             if level < 0:
