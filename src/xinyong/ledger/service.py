@@ -294,14 +294,6 @@ def _lock_head(session: Session) -> int:
 # low siblings of a leaf all lie in its aligned block of 16 leaves, one range scan.
 STORED_LEVEL = 4
 _NODE_TERMS = 400  # point lookups per query
-_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, _NODE_TERMS)
-
-
-def _padded(terms: Sequence[tuple[int, int]]) -> Sequence[tuple[int, int]]:
-    """Terms repeated up to a fixed count: few distinct statement texts, which drivers
-    prepare once and reuse (psycopg prepares a text after a few executions)."""
-    size = next(size for size in _SIZES if size >= len(terms))
-    return [*terms, *[terms[-1]] * (size - len(terms))]
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -340,9 +332,10 @@ def fetch_nodes(
         params: list[int] = []
         for (head, term, _), chunks in zip(selects, chunked, strict=True):
             if number < len(chunks):
-                terms = _padded(chunks[number])
-                parts.append(f"{head} WHERE " + " OR ".join([term.format(mark)] * len(terms)))
-                params.extend(value for pair in terms for value in pair)
+                parts.append(
+                    f"{head} WHERE " + " OR ".join([term.format(mark)] * len(chunks[number]))
+                )
+                params.extend(value for pair in chunks[number] for value in pair)
         rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
         for level, idx, value in rows:
             if level < 0:
