@@ -145,10 +145,12 @@ def test_the_subject_uploads_evidence_and_the_condition_is_met(
         assert keys.decrypt(stored.content_ct, repair.EVIDENCE_FILES.content) == PDF
         assert stored.sha256 == pdf["sha256"]
         payloads = session.scalars(
-            select(OutboxEvent.payload).where(
+            select(OutboxEvent.payload)
+            .where(
                 OutboxEvent.event_type == "repair.evidence_added",
                 OutboxEvent.subject_id == person.subject_id,
             )
+            .order_by(OutboxEvent.id)
         ).all()
     assert [p["evidence_id"] for p in payloads] == [pdf["id"], form.json()["id"]]
     assert all("sha256" not in p and "filename" not in p for p in payloads)
