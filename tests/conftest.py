@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,16 +96,23 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     if not worker:
         yield postgres_admin_url
         return
-    name = f"xinyong_test_{worker}"
-    admin = make_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    with _database(postgres_admin_url, f"xinyong_test_{worker}") as url:
+        yield url
+
+
+@contextmanager
+def _database(admin_url: str, name: str) -> Iterator[str]:
+    """A new, empty database on the server (one left by an earlier run is dropped first)."""
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    drop = text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(drop)
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(drop)
         admin.dispose()
 
 
@@ -186,14 +194,8 @@ def fresh_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     admin_url = str(request.getfixturevalue("postgres_admin_url"))
-    name = f"xinyong_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with _database(admin_url, f"xinyong_{uuid.uuid4().hex[:12]}") as url:
+        yield url
 
 
 @pytest.fixture

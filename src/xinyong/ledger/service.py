@@ -23,7 +23,7 @@ import hmac
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -357,15 +357,10 @@ def fetch_nodes(
 
 def _subtree_of_leaves(leaves: Mapping[int, bytes], start: int, end: int) -> bytes | None:
     """The hash of the complete subtree over leaves ``[start, end)``, if all are there."""
-    level: list[bytes] = []
-    for idx in range(start, end):
-        value = leaves.get(idx)
-        if value is None:
-            return None
-        level.append(value)
-    while len(level) > 1:
-        level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
+    hashes = [leaves.get(idx) for idx in range(start, end)]
+    if None in hashes:
+        return None
+    return merkle.root_of(cast(list[bytes], hashes))
 
 
 def append_leaves(session: Session, entries: Sequence[tuple[str, int, bytes]]) -> range:
