@@ -27,10 +27,12 @@ from xinyong.jobs import daily_jobs, round_jobs
 from xinyong.kpi.routes import router as kpi_router
 from xinyong.ledger.routes import router as ledger_router
 from xinyong.ledger.service import ledger_keys
+from xinyong.lists.routes import checks_router
 from xinyong.lists.routes import public_router as public_lists_router
 from xinyong.lists.routes import router as lists_router
 from xinyong.records.routes import router as records_router
-from xinyong.reports.routes import router as reports_router
+from xinyong.reports.routes import reports_router
+from xinyong.reports.routes import router as report_routes_router
 from xinyong.rights.routes import disputes_router, repair_router
 from xinyong.rights.routes import router as rights_router
 from xinyong.scoring.routes import router as models_router
@@ -97,8 +99,10 @@ def create_app(
     # Starlette tries routes in order, so the busiest (checks, reports) come first: a
     # request to a router included late pays for matching every route before it.
     for router in (
-        lists_router,
+        checks_router,
         reports_router,
+        lists_router,
+        report_routes_router,
         institutions_router,
         catalog_router,
         subjects_router,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from functools import partial
-from typing import Annotated, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Annotated
 
-from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,25 +74,21 @@ async def current_profile(settings: AppSettings) -> JurisdictionProfile:
 Profile = Annotated[JurisdictionProfile, Depends(current_profile)]
 
 
+NO_KEY = "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+
+
 def _presented(bearer: HTTPAuthorizationCredentials | None, header_key: str | None) -> str:
     presented = bearer.credentials if bearer is not None else header_key
     if not presented:
-        raise AuthenticationError(
-            "an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`"
-        )
+        raise AuthenticationError(NO_KEY)
     return presented
 
 
-def _authenticate(session: Session, presented: str) -> Principal:
+def authenticate_presented(session: Session, presented: str) -> Principal:
     """An API key, or a token starting ``xs_``: a data subject's portal session."""
     if presented.startswith(SUBJECT_TOKEN_PREFIX):
         return authenticate_subject(session, presented)
     return authenticate(session, presented)
-
-
-# Set by routes that do their work in the session their caller was authenticated in.
-_KEEP_AUTH_SESSION = "xinyong_keep_auth_session"
-_AUTH_SESSION = "xinyong_auth_session"
 
 
 def get_principal(
@@ -108,21 +102,11 @@ def get_principal(
     """
     presented = _presented(bearer, header_key)
     factory: sessionmaker[Session] = request.app.state.session_factory
-    if getattr(request.state, _KEEP_AUTH_SESSION, False):
-        # A route using :func:`authorized`: the session, its transaction begun by the
-        # authentication, becomes the request's (the dependency closes it).
-        session = factory()
-        try:
-            principal = _authenticate(session, presented)
-        except BaseException:
-            _discard(session)
-            raise
-        setattr(request.state, _AUTH_SESSION, session)
-    else:
-        # A short session of its own: authentication must not share the handler's
-        # transaction (a handler may open transactions of its own, e.g. a batch's chunks).
-        with factory() as session:
-            principal = _authenticate(session, presented)
+    # A short session of its own: authentication must not share the handler's transaction
+    # (a handler may open transactions of its own, e.g. a batch's chunks). The busiest
+    # routes authenticate in their own transaction instead (xinyong.api.onehop).
+    with factory() as session:
+        principal = authenticate_presented(session, presented)
     request.state.principal = principal
     return principal
 
@@ -130,7 +114,7 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def _refuse_role(principal: Principal, allowed: frozenset[Role]) -> None:
+def refuse_role(principal: Principal, allowed: frozenset[Role]) -> None:
     if principal.role not in allowed:
         raise WrongRoleError(
             f"the {principal.role.value} role may not do this; "
@@ -145,98 +129,8 @@ def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        _refuse_role(principal, allowed)
+        refuse_role(principal, allowed)
         return principal
-
-    return dependency
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-class Authorized:
-    """The caller, authenticated in the request's own session, and that session.
-
-    For the hot routes (checks, reports): the key is read in the same transaction as the
-    work, so a request costs one session, one connection and one transaction; nothing about
-    the key is cached, so a revoked key or a suspended institution is refused on the very
-    next request. :meth:`run` does the work in one worker-thread hop and commits it there.
-    """
-
-    __slots__ = ("principal", "session")
-
-    def __init__(self, session: Session, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-
-    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``work(*args, **kwargs)`` in a worker thread, then commit; roll back on error."""
-        return await _holding_connection(
-            partial(_commit_after, self.session, work, *args, **kwargs)
-        )
-
-
-async def _holding_connection(call: Callable[[], T]) -> T:
-    """``call()`` in a worker thread for a request that holds a connection (and on SQLite
-    the write lock) since its authentication.
-
-    Not under the thread pool's shared limit, as FastAPI runs the exit of a dependency with
-    ``yield``: requests waiting for a connection or for the write lock may hold every token
-    of the pool, and this request must still get a thread to finish and give them back.
-    """
-    return await to_thread.run_sync(call, limiter=CapacityLimiter(1))
-
-
-def _commit_after(
-    session: Session, work: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-) -> T:
-    try:
-        result = work(*args, **kwargs)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-    return result
-
-
-def _discard(session: Session) -> None:
-    session.rollback()
-    session.close()
-
-
-async def _keep_auth_session(request: Request) -> None:
-    setattr(request.state, _KEEP_AUTH_SESSION, True)
-
-
-def authorized(*roles: Role) -> Callable[..., AsyncIterator[Authorized]]:
-    """A dependency: the caller authenticated and admitted by role, with the request's session.
-
-    The caller is authenticated by :func:`get_principal` as on every route, but in the
-    session the route then works in: one session, one transaction. Errors come in the same
-    order as with :func:`require_roles` (401, then 403, before the body is validated). The
-    route does its work through :meth:`Authorized.run`; whatever it leaves open (the body
-    was invalid, the route failed before running its work) is rolled back here.
-    """
-    allowed = frozenset(roles)
-
-    async def dependency(
-        request: Request,
-        _keep: Annotated[None, Depends(_keep_auth_session)],
-        principal: CurrentPrincipal,
-    ) -> AsyncIterator[Authorized]:
-        session: Session = getattr(request.state, _AUTH_SESSION)
-        try:
-            _refuse_role(principal, allowed)
-            yield Authorized(session, principal)
-        finally:
-            # Nothing to do when run() has committed and closed the session.
-            if session.in_transaction():
-                await _holding_connection(partial(_discard, session))
-            else:
-                session.close()
 
     return dependency
 

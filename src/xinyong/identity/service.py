@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from xinyong.db import allocate_ids, bulk_insert, bytes_in, in_batches, utcnow
@@ -223,8 +223,12 @@ def sync_organisation_names(session: Session, keys: KeyRing, *, batch: int = 100
         after = subjects[-1].id
 
 
+# Built once: checks and reports look a subject up by identifier on every request.
+_BY_IDENTIFIER = select(Subject).where(Subject.identifier_index == bindparam("index"))
+
+
 def find_subject(session: Session, ref: SubjectRef) -> Subject:
-    subject = session.scalar(select(Subject).where(Subject.identifier_index == ref.index))
+    subject = session.scalar(_BY_IDENTIFIER, {"index": ref.index})
     if subject is None:
         raise SubjectNotFoundError("no subject with this identifier")
     return subject

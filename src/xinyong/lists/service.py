@@ -911,6 +911,8 @@ def _applied(
                 continue
             key = (measure.code, memo.code)
             found.setdefault(key, (measure, item, memo.code, memo.source, []))[4].append(entry)
+    # An entry usually supports many measures: describe it once.
+    refs = {id(entry): _ref(entry) for entry in held}
     applied = []
     for measure, item, memo_code, memo_source, entries in found.values():
         applied.append(
@@ -923,7 +925,7 @@ def _applied(
                 applying_body=item.applying_body,
                 memorandum=memo_code,
                 memorandum_source=memo_source,
-                entries=[_ref(entry) for entry in entries],
+                entries=[refs[id(entry)] for entry in entries],
                 until=_until(entries),
             )
         )
@@ -1059,6 +1061,14 @@ def _score_incentives(
     return applied
 
 
+@cache
+def _query_record_insert() -> Any:
+    """The query record's insert, built once (reports import this module)."""
+    from xinyong.reports.models import QueryRecord
+
+    return insert(QueryRecord).returning(QueryRecord.id)
+
+
 def record_check(
     session: Session,
     principal: Principal,
@@ -1073,12 +1083,10 @@ def record_check(
     One Core insert in the caller's transaction (the table's defaults apply as through the
     ORM): the record is written, never read back or changed, so it skips the unit of work.
     """
-    from xinyong.reports.models import QueryRecord
-
     record_id = (
         session.connection()
         .execute(
-            insert(QueryRecord).returning(QueryRecord.id),
+            _query_record_insert(),
             {
                 "product": CHECK_PRODUCT,
                 "channel": channel,
