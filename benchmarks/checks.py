@@ -115,7 +115,7 @@ from xinyong.lists.models import EntryBinding, ListEntry
 from xinyong.records.service import count_records_by_type
 from xinyong.reports.models import QueryRecord
 from xinyong.reports.schemas import Channel, SubjectSelector
-from xinyong.reports.service import resolve_selector
+from xinyong.reports.service import resolve_selector_key
 from xinyong.synth.service import SynthManifest
 
 # Bump when the lists layer below changes, so a cached database is loaded afresh.
@@ -655,7 +655,7 @@ def run_in_process(
         session = factory()
         try:
             selector = SubjectSelector(identifier=check.identifier)
-            subject = resolve_selector(session, keys, selector)
+            subject = resolve_selector_key(session, keys, selector)
             resolved = clock()
             if check.check == "restriction":
                 decision = service.check_restriction(session, subject, check.measure)

@@ -21,12 +21,16 @@ from xinyong.api.app import create_app
 from xinyong.config import Settings
 from xinyong.db import make_engine, make_session_factory, transaction
 from xinyong.identity.crypto import KeyRing
-from xinyong.identity.identifiers import make_uscc
+from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError, make_uscc
 from xinyong.identity.service import (
     IDENTIFIER_CONTEXT,
+    InvalidSubjectSelectorError,
+    SubjectKey,
     SubjectNotFoundError,
     find_subject,
     identifier_index,
+    locate_subject,
+    locate_subject_key,
     subject_ref,
 )
 from xinyong.institutions.schemas import InstitutionCreate, InstitutionKind, Role
@@ -264,6 +268,42 @@ def test_find_subject_through_the_service(
         )
         with pytest.raises(SubjectNotFoundError):
             find_subject(session, subject_ref(keys, "resident_id", new_resident_id()))
+
+
+def test_subject_keys_are_located_by_the_same_rules(
+    client: TestClient, loaded: Loaded, factory: sessionmaker[Session], keys: KeyRing
+) -> None:
+    """locate_subject_key (the checks' Core lookup) answers as locate_subject does."""
+    selectors: list[dict[str, Any]] = [
+        {"subject_id": loaded.person_id},
+        {"subject_id": loaded.enterprise_id},
+        {"identifier": PERSON_ID},
+        {"identifier": ENTERPRISE_ID},
+        {"identifier": ENTERPRISE_ID.lower()},
+        {"identifier": PERSON_ID, "id_type": IdentifierType.RESIDENT_ID},
+        {"identifier": ENTERPRISE_ID, "id_type": IdentifierType.USCC},
+    ]
+    with factory() as session:
+        for selector in selectors:
+            subject = locate_subject(session, keys, **selector)
+            key = locate_subject_key(session, keys, **selector)
+            assert key == SubjectKey(subject.id, subject.kind), selector
+        refused: list[tuple[dict[str, Any], type[Exception], str | None]] = [
+            ({"subject_id": 10**9}, SubjectNotFoundError, "does not exist"),
+            ({"identifier": new_resident_id()}, SubjectNotFoundError, "no subject"),
+            ({"identifier": "12345"}, InvalidIdentifierError, "neither"),
+            (
+                {"identifier": PERSON_ID, "id_type": IdentifierType.USCC},
+                InvalidIdentifierError,
+                None,
+            ),
+            ({"subject_id": 1, "identifier": PERSON_ID}, InvalidSubjectSelectorError, "not both"),
+            ({}, InvalidSubjectSelectorError, "give subject_id"),
+        ]
+        for selector, error, words in refused:
+            for locate in (locate_subject, locate_subject_key):
+                with pytest.raises(error, match=words):
+                    locate(session, keys, **selector)
 
 
 # --- privacy at rest ----------------------------------------------------------------------------

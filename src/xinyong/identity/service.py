@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
@@ -239,18 +239,43 @@ class InvalidSubjectSelectorError(XinyongError):
     title = "Say which subject"
 
 
+_ID_TYPES = (IdentifierType.RESIDENT_ID, IdentifierType.USCC)
+_NEITHER = "the identifier is neither a valid Resident ID nor a valid Unified Social Credit Code"
+
+
 def guess_identifier_type(identifier: str) -> IdentifierType:
     """Resident ID or Unified Social Credit Code, whichever the value validates as."""
-    for id_type in (IdentifierType.RESIDENT_ID, IdentifierType.USCC):
+    for id_type in _ID_TYPES:
         try:
             validate_identifier(id_type, identifier)
         except InvalidIdentifierError:
             continue
         return id_type
-    raise InvalidIdentifierError(
-        "the identifier is neither a valid Resident ID nor a valid Unified Social Credit Code",
-        reason="unrecognised",
-    )
+    raise InvalidIdentifierError(_NEITHER, reason="unrecognised")
+
+
+def _selected(
+    keys: KeyRing,
+    subject_id: int | None,
+    id_type: IdentifierType | None,
+    identifier: str | None,
+) -> int | SubjectRef:
+    """What a request's subject selector names: a platform id, or a validated identifier
+    (its type guessed when absent)."""
+    if subject_id is not None:
+        if identifier is not None:
+            raise InvalidSubjectSelectorError("give either subject_id or an identifier, not both")
+        return subject_id
+    if not identifier:
+        raise InvalidSubjectSelectorError("give subject_id, or identifier_type and identifier")
+    if id_type is not None:
+        return subject_ref(keys, id_type, identifier)
+    for candidate in _ID_TYPES:
+        try:
+            return subject_ref(keys, candidate, identifier)
+        except InvalidIdentifierError:
+            continue
+    raise InvalidIdentifierError(_NEITHER, reason="unrecognised")
 
 
 def locate_subject(
@@ -262,14 +287,57 @@ def locate_subject(
     identifier: str | None = None,
 ) -> Subject:
     """The subject a request names: by platform id, or by identifier (type guessed if absent)."""
-    if subject_id is not None:
-        if identifier is not None:
-            raise InvalidSubjectSelectorError("give either subject_id or an identifier, not both")
-        return get_subject(session, subject_id)
-    if not identifier:
-        raise InvalidSubjectSelectorError("give subject_id, or identifier_type and identifier")
-    id_type = id_type or guess_identifier_type(identifier)
-    return find_subject(session, subject_ref(keys, id_type, identifier))
+    selected = _selected(keys, subject_id, id_type, identifier)
+    if isinstance(selected, int):
+        return get_subject(session, selected)
+    return find_subject(session, selected)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectKey:
+    """A subject's id and kind: all a restriction or eligibility check needs."""
+
+    id: int
+    kind: str
+
+
+class IdentifiedSubject(Protocol):
+    """A subject as far as its id and kind (a :class:`Subject` or a :class:`SubjectKey`)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+_KEY_BY_IDENTIFIER = select(Subject.id, Subject.kind).where(
+    Subject.identifier_index == bindparam("index")
+)
+_KEY_BY_ID = select(Subject.id, Subject.kind).where(Subject.id == bindparam("id"))
+
+
+def locate_subject_key(
+    session: Session,
+    keys: KeyRing,
+    *,
+    subject_id: int | None = None,
+    id_type: IdentifierType | None = None,
+    identifier: str | None = None,
+) -> SubjectKey:
+    """As :func:`locate_subject`, the same rules and errors, but only the id and kind, read
+    in one Core statement without loading the ORM object (the checks' hot path)."""
+    selected = _selected(keys, subject_id, id_type, identifier)
+    connection = session.connection()
+    if isinstance(selected, int):
+        row = connection.execute(_KEY_BY_ID, {"id": selected}).first()
+        if row is None:
+            raise SubjectNotFoundError(f"subject {selected} does not exist")
+    else:
+        row = connection.execute(_KEY_BY_IDENTIFIER, {"index": selected.index}).first()
+        if row is None:
+            raise SubjectNotFoundError("no subject with this identifier")
+    return SubjectKey(row.id, row.kind)
 
 
 def get_subject(session: Session, subject_id: int) -> Subject:

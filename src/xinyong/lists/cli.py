@@ -54,13 +54,13 @@ def check(
     from xinyong.cli.main import console
     from xinyong.cli.reports import subject_selector
     from xinyong.reports.schemas import Channel
-    from xinyong.reports.service import resolve_selector
+    from xinyong.reports.service import resolve_selector_key
 
     if subject == "-":
         subject = typer.prompt("identifier", hide_input=True)
     p = platform()
     with transaction(p.factory) as session:
-        found = resolve_selector(session, p.keys, subject_selector(subject))
+        found = resolve_selector_key(session, p.keys, subject_selector(subject))
         if eligibility:
             decision = service.check_eligibility(session, p.keys, found, measure)
         else:

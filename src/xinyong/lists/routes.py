@@ -27,7 +27,7 @@ from xinyong.lists.schemas import (
     ListEntryView,
 )
 from xinyong.reports.schemas import Channel
-from xinyong.reports.service import resolve_selector
+from xinyong.reports.service import resolve_selector, resolve_selector_key
 
 router = APIRouter(tags=["lists"])
 
@@ -121,7 +121,7 @@ def _check(caller: Caller, keys: KeyRing, body: CheckRequest, eligibility: bool)
     validated again as a response model.
     """
     session = caller.session
-    subject = resolve_selector(session, keys, body.subject)
+    subject = resolve_selector_key(session, keys, body.subject)
     if eligibility:
         decision = service.check_eligibility(session, keys, subject, body.measure)
     else:

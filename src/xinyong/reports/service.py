@@ -42,7 +42,9 @@ from xinyong.identity.identifiers import (
 )
 from xinyong.identity.models import Subject
 from xinyong.identity.service import (
+    SubjectKey,
     locate_subject,
+    locate_subject_key,
     view_subject,
 )
 from xinyong.institutions.models import Institution
@@ -165,6 +167,17 @@ class ReportNotFoundError(NotFoundError):
 def resolve_selector(session: Session, keys: KeyRing, selector: SubjectSelector) -> Subject:
     """The subject a request names, by platform id or by identifier."""
     return locate_subject(
+        session,
+        keys,
+        subject_id=selector.subject_id,
+        id_type=selector.identifier_type,
+        identifier=selector.identifier,
+    )
+
+
+def resolve_selector_key(session: Session, keys: KeyRing, selector: SubjectSelector) -> SubjectKey:
+    """The id and kind of the subject a request names (the checks need no more)."""
+    return locate_subject_key(
         session,
         keys,
         subject_id=selector.subject_id,
