@@ -93,6 +93,7 @@ from report_latency import (
     verdict,
 )
 from xinyong import migrate
+from xinyong.api.onehop import work_session
 from xinyong.config import Settings
 from xinyong.db import in_batches, make_engine, make_session_factory, transaction, utcnow
 from xinyong.identity.crypto import KeyRing, load_keyring
@@ -652,7 +653,7 @@ def run_in_process(
 
     def one(check: Check, record: bool) -> None:
         began = clock()
-        session = factory()
+        session = work_session(factory, single_write=True)
         try:
             selector = SubjectSelector(identifier=check.identifier)
             subject = resolve_selector_key(session, keys, selector)

@@ -9,6 +9,10 @@ security schemes.
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 import pytest
@@ -21,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from support import MakeInstitution, MakeKey, auth, new_resident_id
 from xinyong.api.app import create_app
-from xinyong.api.onehop import Caller, OneHopRoute, caller
+from xinyong.api.onehop import Caller, OneHopRoute, SingleWriteRoute, caller
 from xinyong.audit.models import AuditEntry
 from xinyong.config import Settings
 from xinyong.identity.crypto import KeyRing
@@ -226,3 +230,66 @@ def test_a_failing_route_function_rolls_back(
         kept = client.post("/test/notes", json={"text": "kept"}, headers=headers)
         assert kept.status_code == 204
         assert _audit_entries(factory) == before + 1
+
+
+def test_a_check_runs_without_a_transaction_block_on_postgresql(
+    db: Engine, settings: Settings, keys: KeyRing, make_key: MakeKey, backend: str
+) -> None:
+    """SingleWriteRoute: its one write commits by itself on PostgreSQL; SQLite keeps the
+    transaction that queues it for the write lock."""
+    app = create_app(settings, engine=db, keys=keys)
+    router = APIRouter(route_class=SingleWriteRoute)
+
+    @router.post("/test/transaction")
+    def in_transaction(note: _Note, who: Who) -> Response:
+        who.session.execute(select(func.count()).select_from(AuditEntry))
+        driver: Any = who.session.connection().connection.driver_connection
+        if backend == "postgresql":
+            # psycopg: 0 idle (no transaction block), 2 in a transaction block.
+            state = driver.info.transaction_status != 0
+        else:
+            state = driver.in_transaction
+        return Response(json.dumps({"in_transaction": bool(state)}))
+
+    app.include_router(router)
+    headers = auth(make_key(Role.OPERATOR))
+    with TestClient(app) as client:
+        answer = client.post("/test/transaction", json={"text": "x"}, headers=headers).json()
+    assert answer == {"in_transaction": backend == "sqlite"}
+
+
+def test_one_hop_requests_take_turns_on_one_thread_on_sqlite(
+    db: Engine, settings: Settings, keys: KeyRing, make_key: MakeKey, backend: str
+) -> None:
+    app = create_app(settings, engine=db, keys=keys)
+    router = APIRouter(route_class=OneHopRoute)
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+    threads: set[int] = set()
+
+    @router.post("/test/slow")
+    def slow(note: _Note, who: Who) -> Response:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            threads.add(threading.get_ident())
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return Response(status_code=204)
+
+    app.include_router(router)
+    headers = auth(make_key(Role.OPERATOR))
+    with TestClient(app) as client, ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: client.post("/test/slow", json={"text": "x"}, headers=headers),
+                range(8),
+            )
+        )
+    assert [r.status_code for r in statuses] == [204] * 8
+    if backend == "sqlite":
+        assert (most[0], len(threads)) == (1, 1)
+    else:
+        assert most[0] > 1  # the shared pool: requests overlap

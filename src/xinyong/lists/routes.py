@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from xinyong.api.deps import AnyPrincipal, DbSession, Keys, Operator, StaffReader
-from xinyong.api.onehop import Caller, OneHopRoute, caller
+from xinyong.api.onehop import Caller, SingleWriteRoute, caller
 from xinyong.db import utcnow
 from xinyong.identity.crypto import KeyRing
 from xinyong.institutions.schemas import Role
@@ -138,8 +138,9 @@ def _check(caller: Caller, keys: KeyRing, body: CheckRequest, eligibility: bool)
 
 
 # The checks are the platform's busiest routes: each is served in one thread hop, the caller
-# authenticated in the session the check then works and commits in (xinyong.api.onehop).
-checks_router = APIRouter(tags=["lists"], route_class=OneHopRoute)
+# authenticated in the session the check then works in; its one write is the query record
+# (xinyong.api.onehop).
+checks_router = APIRouter(tags=["lists"], route_class=SingleWriteRoute)
 
 
 @checks_router.post(
