@@ -1,16 +1,17 @@
 """The busiest routes (checks, reports) served in one worker-thread hop.
 
 A route declared with :class:`OneHopRoute` is written like any other: a plain function whose
-parameters are its JSON body (a pydantic model), its caller (:data:`Caller`, which also puts
-the API-key security schemes and the 401/403 answers in the OpenAPI document) and optionally
-the ``Request``. What differs is how a request reaches it. FastAPI would solve the caller's
-dependencies and the body per request and hop to the thread pool for each synchronous step;
-here the request is read on the event loop (the key from the headers, the body bytes) and
-everything else happens in one hop: a session, the key looked up in it, the role checked,
-the body validated with FastAPI's own field (so errors read exactly as on other routes),
-the route function, the commit. One session, one transaction, one thread hop; nothing about
+parameters are its JSON body (a pydantic model), its caller (``Annotated[Caller,
+caller(*roles)]``, which also puts the API-key security schemes in the OpenAPI document) and
+optionally the ``Request``. What differs is how a request reaches it. FastAPI would solve
+the caller's dependencies and the body per request and hop to the thread pool for each
+synchronous step; here the request is read on the event loop (the key from the headers, the
+body bytes) and everything else happens in one hop: a session, the key looked up in it, the
+role checked, the body validated with FastAPI's own field (so errors read exactly as on
+other routes), the route function, the commit. One session, one thread hop; nothing about
 the key is cached, so a revoked key or a suspended institution is refused on the very next
-request.
+request. On SQLite these hops run on one thread of their own (see :func:`_lane`);
+:class:`SingleWriteRoute` also drops the transaction block on PostgreSQL.
 
 Errors come in the same order as on every other route: 401 (no or unknown key), then 403
 (wrong role), then 422 (the body). A route function that raises has its transaction rolled
@@ -221,8 +222,10 @@ class SingleWriteRoute(OneHopRoute):
     which saves the ``BEGIN`` and ``COMMIT`` round trips (two of a check's seven). Nothing
     is lost by it: the one write is atomic by itself, and under READ COMMITTED every
     statement of a transaction sees its own snapshot anyway, so the reads see what they
-    would have seen. On SQLite the transaction stays: it is how a writer queues for the
-    database (``BEGIN IMMEDIATE``), and its begin and commit cost no round trip.
+    would have seen. The write must be the route function's last statement: a failure
+    before it then writes nothing, as a rollback would. On SQLite the transaction stays: it
+    is how a writer queues for the database (``BEGIN IMMEDIATE``), and its begin and commit
+    cost no round trip.
     """
 
     single_write = True
