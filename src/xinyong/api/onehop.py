@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from functools import partial
 from typing import Any
 
@@ -184,7 +184,7 @@ class OneHopRoute(APIRoute):
                 ) from exc
         body, errors = self._body_field.validate(value, {}, loc=("body",))
         if errors:
-            raise RequestValidationError(_as_list(errors))
+            raise RequestValidationError(errors)
         return body
 
     def _serve(self, request: Request, presented: str, raw: bytes) -> Response:
@@ -208,10 +208,6 @@ class OneHopRoute(APIRoute):
             raise
         finally:
             session.close()
-
-
-def _as_list(errors: Sequence[Any] | Any) -> list[Any]:
-    return list(errors) if isinstance(errors, Sequence) else [errors]
 
 
 class SingleWriteRoute(OneHopRoute):
