@@ -49,6 +49,7 @@ from xinyong.ledger.note import (
 )
 from xinyong.lists import service as lists_service
 from xinyong.lists.schemas import EntryCreate
+from xinyong.records.models import RecordVersion
 from xinyong.reports.profiles import get_profile
 from xinyong.reports.schemas import SubjectSelector
 from xinyong.rights import repair
@@ -354,7 +355,9 @@ def test_report_proofs_open_offline(
     lkeys = service.ledger_keys(keys, settings)
     version_ids = ids(db, "record_versions")
     with transaction(factory) as session:
-        proofs = service.record_version_proofs(session, version_ids)
+        # The events are formed from the versions as loaded; each must open its leaf.
+        versions = session.scalars(select(RecordVersion).order_by(RecordVersion.id)).all()
+        proofs = service.record_version_proofs(session, versions)
     checkpoint = open_checkpoint(proofs.checkpoint.note, lkeys.verifier)
     assert checkpoint.size == service_size(factory)
     assert sorted(proofs.items) == version_ids

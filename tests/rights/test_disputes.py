@@ -39,6 +39,8 @@ from xinyong.rights.calendar import period_end, working_calendar
 from xinyong.rights.disputes import EVIDENCE_CONTEXT, TEXT_CONTEXT
 from xinyong.rights.evidence import MAX_EVIDENCE_BYTES
 from xinyong.rights.models import DisputeCase, DisputeEvent, DisputeEvidence
+from xinyong.rights.presence import RightsPresence, rights_presence
+from xinyong.rights.service import add_statement
 
 CN = get_profile("cn")
 
@@ -792,3 +794,28 @@ def test_a_case_holds_at_most_ten_evidence_files(
         409,
         "evidence_limit_reached",
     )
+
+
+def test_rights_presence_says_what_a_report_must_read(
+    client: TestClient, factory: sessionmaker[Session], keys: KeyRing, person: Person
+) -> None:
+    """One query tells whether the subject has statements, disputes or repaired records."""
+
+    def presence() -> RightsPresence:
+        with factory() as session:
+            return rights_presence(session, person.subject_id)
+
+    assert presence() == RightsPresence(statements=False, disputes=False, repairs=False)
+    with transaction(factory) as session:
+        add_statement(session, keys, person.subject_id, person.card, TEXT, made_by="subject")
+    assert presence() == RightsPresence(statements=True, disputes=False, repairs=False)
+    case = file_dispute(client, person.token, [person.loan])
+    assert presence() == RightsPresence(statements=True, disputes=True, repairs=False)
+    # A withdrawn dispute still counts: earlier reports show it as it stood.
+    withdrawn = client.post(
+        f"/v1/portal/disputes/{case['id']}/withdrawal",
+        json={"reason": "已解决"},
+        headers=auth(person.token),
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert presence().disputes

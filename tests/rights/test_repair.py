@@ -44,6 +44,7 @@ from xinyong.reports.schemas import SubjectSelector
 from xinyong.rights import repair
 from xinyong.rights.calendar import load_calendar, parse_calendar_csv
 from xinyong.rights.models import RepairEvent
+from xinyong.rights.presence import rights_presence
 from xinyong.scoring.features import FEATURE_SET, feature_names
 from xinyong.scoring.models import SubjectScore
 from xinyong.scoring.registry import approve as approve_model
@@ -384,7 +385,11 @@ def test_approving_a_penalty_stops_publicity_and_sharing(
     view = apply(factory, keys, subject_id, application("penalty", record_id))
     assert view.missing == ["obligations_performed"]
     assert add_file(factory, keys, view.id).missing == []
+    with factory() as session:  # a case in progress has repaired nothing yet
+        assert not rights_presence(session, subject_id).repairs
     approved = approve(factory, keys, view.id)
+    with factory() as session:
+        assert rights_presence(session, subject_id).repairs
     assert (approved.status, approved.decision) == ("approved", "approved")
     assert approved.repaired_at is not None
     assert [entry.event for entry in approved.timeline] == [
@@ -429,6 +434,8 @@ def test_approving_a_list_entry_marks_it_repaired(
     assert add_file(factory, keys, view.id).missing == []
     approve(factory, keys, view.id)
     with factory() as session:
+        # A repaired list entry is no repaired record: reports read no repairs for it.
+        assert not rights_presence(session, subject_id).repairs
         entry = session.get(ListEntry, entry_id)
         assert entry is not None
         assert (entry.status, entry.ended_on) == ("repaired", CN.today())

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, select, update
+from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -293,7 +295,26 @@ def _lock_head(session: Session) -> int:
 # row per eight leaves instead of two per leaf, and a proof still reads O(log n) rows: the
 # low siblings of a leaf all lie in its aligned block of 16 leaves, one range scan.
 STORED_LEVEL = 4
-_NODE_TERMS = 400  # point lookups per query
+
+# The stored subtrees and the leaves a set of keys needs, in one statement whose text never
+# changes: the keys go in as one parameter each (arrays on PostgreSQL, JSON on SQLite) and
+# are joined to the primary keys. The driver's and the server's prepared statements are
+# reused, and the planner sees a join instead of hundreds of OR-ed terms. Leaves come as
+# level -1.
+_FETCH_SQL = {
+    "postgresql": (
+        "SELECT n.level, n.idx, n.hash FROM unnest(%s::smallint[], %s::bigint[]) AS k(level, idx)"
+        " JOIN ledger_nodes n ON n.level = k.level AND n.idx = k.idx"
+        " UNION ALL SELECT -1, l.idx, l.commitment FROM unnest(%s::bigint[], %s::bigint[])"
+        " AS r(lo, hi) JOIN ledger_leaves l ON l.idx >= r.lo AND l.idx < r.hi"
+    ),
+    "sqlite": (
+        "SELECT n.level, n.idx, n.hash FROM json_each(?) AS k JOIN ledger_nodes n"
+        " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')"
+        " UNION ALL SELECT -1, l.idx, l.commitment FROM json_each(?) AS r JOIN ledger_leaves l"
+        " ON l.idx >= json_extract(r.value, '$[0]') AND l.idx < json_extract(r.value, '$[1]')"
+    ),
+}
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -306,6 +327,19 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
+def _fetch_parameters(
+    dialect: str, stored: Sequence[merkle.NodeKey], spans: Sequence[tuple[int, int]]
+) -> tuple[Any, ...]:
+    if dialect == "postgresql":
+        return (
+            [level for level, _ in stored],
+            [idx for _, idx in stored],
+            [start for start, _ in spans],
+            [end for _, end in spans],
+        )
+    return (json.dumps(stored), json.dumps(spans))
+
+
 def fetch_nodes(
     session: Session, keys: Iterable[merkle.NodeKey], *, strict: bool = True
 ) -> dict[merkle.NodeKey, bytes]:
@@ -315,28 +349,14 @@ def fetch_nodes(
     stored = sorted(key for key in wanted if key[0] >= STORED_LEVEL)
     low = [key for key in wanted if key[0] < STORED_LEVEL]
     spans = _merged((index << level, (index + 1) << level) for level, index in low)
-    connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     found: dict[merkle.NodeKey, bytes] = {}
     leaves: dict[int, bytes] = {}
-    # Point lookups on the primary keys, OR-ed (every backend walks the index per term;
-    # row-value IN lists are not index-driven everywhere), as plain SQL: compiling a
-    # statement would cost more than the lookups. Leaves come as level -1.
-    selects = (
-        ("SELECT level, idx, hash FROM ledger_nodes", "(level = {0} AND idx = {0})", stored),
-        ("SELECT -1, idx, commitment FROM ledger_leaves", "(idx >= {0} AND idx < {0})", spans),
-    )
-    chunked = [list(in_batches(terms, _NODE_TERMS)) for _, _, terms in selects]
-    for number in range(max(len(chunks) for chunks in chunked)):
-        parts: list[str] = []
-        params: list[int] = []
-        for (head, term, _), chunks in zip(selects, chunked, strict=True):
-            if number < len(chunks):
-                parts.append(
-                    f"{head} WHERE " + " OR ".join([term.format(mark)] * len(chunks[number]))
-                )
-                params.extend(value for pair in chunks[number] for value in pair)
-        rows = connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+    if stored or spans:
+        connection = session.connection()
+        dialect = connection.dialect.name
+        rows = connection.exec_driver_sql(
+            _FETCH_SQL[dialect], _fetch_parameters(dialect, stored, spans)
+        )
         for level, idx, value in rows:
             if level < 0:
                 leaves[idx] = merkle.leaf_hash(bytes(value))
@@ -573,26 +593,60 @@ class EventProof:
     proof: tuple[bytes, ...]
 
 
+@dataclass(frozen=True)
+class CheckpointRow:
+    """A signed checkpoint as a report cites it."""
+
+    size: int
+    root: bytes
+    note: str
+
+
 @dataclass
 class ReportProofs:
-    checkpoint: LedgerCheckpoint
+    checkpoint: CheckpointRow
     items: dict[int, EventProof] = field(default_factory=dict)
 
 
-def record_version_proofs(session: Session, version_ids: Sequence[int]) -> ReportProofs:
-    """Inclusion proofs of record versions to a signed checkpoint that covers them all."""
+@cache
+def _latest_checkpoint_statement() -> Select[int, bytes, str]:
+    return (
+        select(LedgerCheckpoint.size, LedgerCheckpoint.root, LedgerCheckpoint.note)
+        .order_by(LedgerCheckpoint.size.desc())
+        .limit(1)
+    )
+
+
+@cache
+def _version_leaves_statement() -> Select[int, int]:
+    return select(LedgerLeaf.idx, LedgerLeaf.ref_id).where(
+        LedgerLeaf.kind == RECORD_VERSION,
+        LedgerLeaf.ref_id.in_(bindparam("ref_ids", expanding=True)),
+    )
+
+
+def _latest_checkpoint_row(session: Session) -> CheckpointRow | None:
+    row = session.connection().execute(_latest_checkpoint_statement()).first()
+    return CheckpointRow(int(row.size), bytes(row.root), row.note) if row else None
+
+
+def record_version_proofs(session: Session, versions: Sequence[RecordVersion]) -> ReportProofs:
+    """Inclusion proofs of record versions to a signed checkpoint that covers them all.
+
+    The versions are the rows the caller has read (a report's file): their events are
+    formed from them, not read again.
+    """
     keys = session_keys(session)
+    by_id = {version.id: version for version in versions}
     leaves: dict[int, int] = {}
-    for chunk in in_batches(sorted(set(version_ids))):
-        for idx, ref_id in session.execute(
-            select(LedgerLeaf.idx, LedgerLeaf.ref_id).where(
-                LedgerLeaf.kind == RECORD_VERSION, LedgerLeaf.ref_id.in_(chunk)
-            )
-        ):
+    connection = session.connection()
+    for chunk in in_batches(sorted(by_id)):
+        for idx, ref_id in connection.execute(_version_leaves_statement(), {"ref_ids": chunk}):
             leaves[int(ref_id)] = int(idx)
-    checkpoint = latest_checkpoint(session)
+    checkpoint = _latest_checkpoint_row(session)
     if checkpoint is None or (leaves and max(leaves.values()) >= checkpoint.size):
-        checkpoint = make_checkpoint(session, keys)
+        made = make_checkpoint(session, keys)
+        checkpoint = CheckpointRow(made.size, made.root, made.note)
     result = ReportProofs(checkpoint)
     if not leaves:
         return result
@@ -601,21 +655,12 @@ def record_version_proofs(session: Session, version_ids: Sequence[int]) -> Repor
     for idx in leaves.values():
         needed |= merkle.inclusion_nodes(idx, size)
     nodes = fetch_nodes(session, needed)
-    table = KINDS[RECORD_VERSION]
-    rows = {
-        row["id"]: row
-        for chunk in in_batches(sorted(leaves))
-        for row in session.connection()
-        .execute(event_select(RECORD_VERSION).where(table.c.id.in_(chunk)))
-        .mappings()
-    }
+    columns = EVENT_COLUMNS[RECORD_VERSION]
     for ref_id, idx in leaves.items():
-        row = rows.get(ref_id)
-        if row is None:
-            continue
+        version = by_id[ref_id]
         result.items[ref_id] = EventProof(
             leaf_index=idx,
-            event=event_object(RECORD_VERSION, row),
+            event=event_object(RECORD_VERSION, {name: getattr(version, name) for name in columns}),
             opening_key=keys.opening_key(RECORD_VERSION, ref_id),
             proof=tuple(merkle.inclusion_proof(idx, size, nodes)),
         )

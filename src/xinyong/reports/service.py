@@ -26,9 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Insert, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.audit.schemas import StaffAction
@@ -95,6 +96,7 @@ from xinyong.reports.schemas import (
     Summary,
 )
 from xinyong.rights.disputes import dispute_flags
+from xinyong.rights.presence import rights_presence
 from xinyong.rights.repaired import repaired_record_ids
 from xinyong.rights.service import statements_as_of
 
@@ -761,6 +763,11 @@ def _report_score(
     )
 
 
+@cache
+def _issued_report_insert() -> Insert:
+    return insert(IssuedReport)
+
+
 def issue_report(
     session: Session,
     keys: KeyRing,
@@ -794,8 +801,13 @@ def issue_report(
     )
     requester = authorization.requester
     # A repaired item is no longer shared (RULES.md 12); the subject and staff see it marked.
-    repaired = repaired_record_ids(
-        session, [item.record.id for item in credit_file.items], credit_file.cutoff
+    presence = rights_presence(session, subject.id)
+    repaired = (
+        repaired_record_ids(
+            session, [item.record.id for item in credit_file.items], credit_file.cutoff
+        )
+        if presence.repairs
+        else set()
     )
     if requester is RequesterKind.INSTITUTION:
         credit_file.items = [item for item in credit_file.items if item.record.id not in repaired]
@@ -833,28 +845,36 @@ def issue_report(
             select(Institution).where(Institution.id.in_(sorted(institution_ids)))
         )
     }
-    statements = statements_as_of(
-        session,
-        keys,
-        subject.id,
-        [item.record.id for item in credit_file.items],
-        credit_file.cutoff,
+    statements = (
+        statements_as_of(
+            session,
+            keys,
+            subject.id,
+            [item.record.id for item in credit_file.items],
+            credit_file.cutoff,
+        )
+        if presence.statements
+        else {}
     )
     institution_reader = requester is RequesterKind.INSTITUTION
     # Disputed items are flagged from the moment the dispute is filed (征信业管理条例
     # Art. 25; FCRA §1681i); an item a dispute deleted stays in the subject's and staff's
     # annotations.
-    disputes = dispute_flags(
-        session,
-        keys,
-        subject.id,
-        [item.record.id for item in credit_file.items],
-        credit_file.cutoff,
-        include_deleted=not institution_reader,
+    disputes = (
+        dispute_flags(
+            session,
+            keys,
+            subject.id,
+            [item.record.id for item in credit_file.items],
+            credit_file.cutoff,
+            include_deleted=not institution_reader,
+        )
+        if presence.disputes
+        else []
     )
     disputed = {flag.record_id for flag in disputes if flag.flagged}
     # Every item's version, proved to be in the record ledger at a signed checkpoint.
-    proofs = record_version_proofs(session, [item.version.id for item in credit_file.items])
+    proofs = record_version_proofs(session, [item.version for item in credit_file.items])
     checkpoint_note = SignedNote.parse(proofs.checkpoint.note)
     ledger_keys = session_keys(session)
 
@@ -1032,20 +1052,21 @@ def issue_report(
         digest=Digest(value="0" * 64),
     )
     report.digest = Digest(value=report_digest(report))
-    session.add(
-        IssuedReport(
-            report_id=report_id,
-            query_record_id=query.id,
-            subject_id=subject.id,
-            subject_kind=subject.kind,
-            as_of=as_of,
-            generated_at=generated_at,
-            profile=profile.code,
-            profile_version=profile.version,
-            schema_version=report.schema_version,
-            coverage=report.coverage.value,
-            digest=report.digest.value,
-        )
+    session.connection().execute(
+        _issued_report_insert(),
+        {
+            "report_id": report_id,
+            "query_record_id": query.id,
+            "subject_id": subject.id,
+            "subject_kind": subject.kind,
+            "as_of": as_of,
+            "generated_at": generated_at,
+            "profile": profile.code,
+            "profile_version": profile.version,
+            "schema_version": report.schema_version,
+            "coverage": report.coverage.value,
+            "digest": report.digest.value,
+        },
     )
     if principal.role is Role.OPERATOR:
         record_staff_action(
@@ -1070,6 +1091,35 @@ def issue_report(
     return IssuedReportResult(report=report, query_record_id=query.id)
 
 
+@cache
+def _query_history_statement() -> Select[datetime, str, str, str, str, str]:
+    return (
+        select(
+            QueryRecord.occurred_at,
+            QueryRecord.role,
+            QueryRecord.purpose,
+            QueryRecord.product,
+            Institution.code,
+            Institution.name,
+        )
+        .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
+        .where(
+            QueryRecord.subject_id == bindparam("subject_id"),
+            QueryRecord.outcome == "served",
+            QueryRecord.occurred_at >= bindparam("since"),
+            QueryRecord.occurred_at < bindparam("cutoff"),
+            QueryRecord.id != bindparam("exclude_id"),
+        )
+        .order_by(QueryRecord.occurred_at.desc(), QueryRecord.id.desc())
+    )
+
+
+_REQUESTER_KINDS = {
+    Role.SUBJECT.value: RequesterKind.SUBJECT,
+    Role.OPERATOR.value: RequesterKind.OPERATOR,
+}
+
+
 def _query_history(
     session: Session,
     profile: JurisdictionProfile,
@@ -1080,34 +1130,21 @@ def _query_history(
 ) -> list[QueryEntry]:
     """Served queries of the subject's file in the two years up to ``as_of``."""
     since = _start_of_day(profile, _subtract_months(as_of, QUERY_HISTORY_MONTHS))
-    rows = session.execute(
-        select(QueryRecord, Institution.code, Institution.name)
-        .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
-        .where(
-            QueryRecord.subject_id == subject_id,
-            QueryRecord.outcome == "served",
-            QueryRecord.occurred_at >= since,
-            QueryRecord.occurred_at < cutoff,
-            QueryRecord.id != exclude_id,
-        )
-        .order_by(QueryRecord.occurred_at.desc(), QueryRecord.id.desc())
-    ).all()
+    session.flush()
+    rows = session.connection().execute(
+        _query_history_statement(),
+        {"subject_id": subject_id, "since": since, "cutoff": cutoff, "exclude_id": exclude_id},
+    )
     return [
         QueryEntry(
-            occurred_at=record.occurred_at,
-            requester_kind=(
-                RequesterKind.SUBJECT
-                if record.role == Role.SUBJECT.value
-                else RequesterKind.OPERATOR
-                if record.role == Role.OPERATOR.value
-                else RequesterKind.INSTITUTION
-            ),
+            occurred_at=occurred_at,
+            requester_kind=_REQUESTER_KINDS.get(role, RequesterKind.INSTITUTION),
             institution_code=code,
             institution_name=name,
-            purpose=record.purpose,
-            product=record.product,
+            purpose=purpose,
+            product=product,
         )
-        for record, code, name in rows
+        for occurred_at, role, purpose, product, code, name in rows
     ]
 
 
