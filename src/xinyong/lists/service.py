@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import String, bindparam, cast, insert, literal, null, or_, select, union_all
+from sqlalchemy import String, bindparam, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from xinyong.audit.schemas import StaffAction
@@ -58,6 +58,7 @@ from xinyong.lists.schemas import (
     ScoreTier,
 )
 from xinyong.records.service import CONTENT_CONTEXT
+from xinyong.reports.models import query_record_insert
 
 CHECK_PRODUCT: Final = "check"
 RESTRICTION_PURPOSE: Final = "restriction_check"
@@ -1069,14 +1070,6 @@ def _score_incentives(
     return applied
 
 
-@cache
-def _query_record_insert() -> Any:
-    """The query record's insert, built once (reports import this module)."""
-    from xinyong.reports.models import QueryRecord
-
-    return insert(QueryRecord).returning(QueryRecord.id)
-
-
 def record_check(
     session: Session,
     principal: Principal,
@@ -1094,7 +1087,7 @@ def record_check(
     record_id = (
         session.connection()
         .execute(
-            _query_record_insert(),
+            query_record_insert(),
             {
                 "product": CHECK_PRODUCT,
                 "channel": channel,

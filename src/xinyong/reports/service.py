@@ -59,7 +59,7 @@ from xinyong.reports.consent import (
     PurposeNotPermittedError,
     UnknownPurposeError,
 )
-from xinyong.reports.models import Consent, IssuedReport, QueryRecord
+from xinyong.reports.models import Consent, IssuedReport, QueryRecord, query_record_insert
 from xinyong.reports.profiles import ConsentRule, JurisdictionProfile, PurposeRule
 from xinyong.reports.retention import is_negative, is_retained
 from xinyong.reports.schemas import (
@@ -409,7 +409,7 @@ def authorize_query(
 # --- query records ----------------------------------------------------------------------------
 
 
-def new_query_record(
+def query_record_values(
     principal: Principal,
     channel: Channel,
     subject_id: int,
@@ -421,25 +421,44 @@ def new_query_record(
     refusal_code: str | None = None,
     report_id: str | None = None,
     chargeable: bool = False,
+) -> dict[str, Any]:
+    """The columns of a query record of ``principal`` reading ``subject_id``'s file."""
+    return {
+        "product": request.product,
+        "channel": channel.value,
+        "role": principal.role.value,
+        "api_key_id": principal.api_key_id,
+        "subject_account_id": principal.subject_account_id,
+        "institution_id": principal.institution_id,
+        "operator_user": request.operator_user,
+        "subject_id": subject_id,
+        "purpose": request.purpose[:64],
+        "consent_id": consent_id,
+        "reference": request.reference,
+        "as_of": as_of,
+        "outcome": outcome,
+        "refusal_code": refusal_code,
+        "report_id": report_id,
+        "chargeable": chargeable,
+    }
+
+
+def new_query_record(
+    principal: Principal,
+    channel: Channel,
+    subject_id: int,
+    request: QueryRequest,
+    **details: Any,
 ) -> QueryRecord:
-    return QueryRecord(
-        product=request.product,
-        channel=channel.value,
-        role=principal.role.value,
-        api_key_id=principal.api_key_id,
-        subject_account_id=principal.subject_account_id,
-        institution_id=principal.institution_id,
-        operator_user=request.operator_user,
-        subject_id=subject_id,
-        purpose=request.purpose[:64],
-        consent_id=consent_id,
-        reference=request.reference,
-        as_of=as_of,
-        outcome=outcome,
-        refusal_code=refusal_code,
-        report_id=report_id,
-        chargeable=chargeable,
-    )
+    """A query record to add to a session (see :func:`query_record_values`)."""
+    return QueryRecord(**query_record_values(principal, channel, subject_id, request, **details))
+
+
+def insert_query_record(session: Session, values: dict[str, Any]) -> int:
+    """Write a query record in one Core insert (it is never read back or changed); its id."""
+    session.flush()
+    record_id: int = (session.connection().execute(query_record_insert(), values)).scalar_one()
+    return record_id
 
 
 def record_refusal(
@@ -768,6 +787,13 @@ def _issued_report_insert() -> Insert:
     return insert(IssuedReport)
 
 
+@cache
+def _institution_names_statement() -> Select[int, str, str, str | None]:
+    return select(Institution.id, Institution.code, Institution.name, Institution.name_en).where(
+        Institution.id.in_(bindparam("ids", expanding=True))
+    )
+
+
 def issue_report(
     session: Session,
     keys: KeyRing,
@@ -819,30 +845,30 @@ def issue_report(
     report_id = _new_report_id(generated_at)
     # Scored before the query is recorded: a query never counts against its own score.
     score = _report_score(session, keys, profile, subject, authorization)
-    query = new_query_record(
-        principal,
-        channel,
-        subject.id,
-        request,
-        outcome="served",
-        consent_id=authorization.consent.id if authorization.consent else None,
-        as_of=as_of,
-        report_id=report_id,
-        chargeable=chargeable,
+    query_id = insert_query_record(
+        session,
+        query_record_values(
+            principal,
+            channel,
+            subject.id,
+            request,
+            outcome="served",
+            consent_id=authorization.consent.id if authorization.consent else None,
+            as_of=as_of,
+            report_id=report_id,
+            chargeable=chargeable,
+        ),
     )
-    session.add(query)
-    session.flush()
 
-    # Who furnished what: names of the furnishers. The requesting institution comes in the
-    # same query: the session's identity map holds objects weakly, so the one authorisation
-    # loaded is usually gone by now and would cost a query of its own.
+    # Who furnished what: names of the furnishers, and in the same query the requesting
+    # institution's.
     institution_ids = {item.record.furnisher_id for item in credit_file.items}
     if principal.institution_id is not None:
         institution_ids.add(principal.institution_id)
     furnishers = {
-        institution.id: institution
-        for institution in session.scalars(
-            select(Institution).where(Institution.id.in_(sorted(institution_ids)))
+        row.id: FurnisherRef(code=row.code, name=row.name, name_en=row.name_en)
+        for row in session.connection().execute(
+            _institution_names_statement(), {"ids": sorted(institution_ids)}
         )
     }
     statements = (
@@ -909,9 +935,7 @@ def issue_report(
             record_id=record.id,
             record_type=record.record_type,
             record_key=record_key,
-            furnisher=FurnisherRef(
-                code=furnisher.code, name=furnisher.name, name_en=furnisher.name_en
-            ),
+            furnisher=furnisher,
             version=version.version,
             reported_at=version.received_at,
             valid_from=version.valid_from,
@@ -942,15 +966,12 @@ def issue_report(
     for entries in sections.values():
         entries.sort(key=lambda entry: (entry.valid_from, entry.record_id), reverse=True)
 
-    history = _query_history(session, profile, subject.id, as_of, credit_file.cutoff, query.id)
+    history = _query_history(session, profile, subject.id, as_of, credit_file.cutoff, query_id)
     since_12 = _start_of_day(profile, _subtract_months(as_of, 12))
     recent = [entry for entry in history if entry.occurred_at >= since_12]
     view = view_subject(keys, subject, reveal=requester is RequesterKind.SUBJECT or reveal)
     institution = (
-        furnishers.get(principal.institution_id)
-        or get_institution(session, principal.institution_id)
-        if principal.institution_id is not None
-        else None
+        furnishers[principal.institution_id] if principal.institution_id is not None else None
     )
     report = CreditReport(
         report_id=report_id,
@@ -977,7 +998,7 @@ def issue_report(
             purpose=authorization.purpose.code,
             consent_id=authorization.consent.id if authorization.consent else None,
             reference=request.reference,
-            query_record_id=query.id,
+            query_record_id=query_id,
         ),
         summary=Summary(
             accounts=_account_summary(accounts, as_of),
@@ -1056,7 +1077,7 @@ def issue_report(
         _issued_report_insert(),
         {
             "report_id": report_id,
-            "query_record_id": query.id,
+            "query_record_id": query_id,
             "subject_id": subject.id,
             "subject_kind": subject.kind,
             "as_of": as_of,
@@ -1088,7 +1109,7 @@ def issue_report(
                 reason=request.reference,
             )
     session.flush()
-    return IssuedReportResult(report=report, query_record_id=query.id)
+    return IssuedReportResult(report=report, query_record_id=query_id)
 
 
 @cache
