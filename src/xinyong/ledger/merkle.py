@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -50,7 +51,10 @@ def _node_key(start: int, end: int) -> NodeKey:
     return (level, start >> level)
 
 
-def range_nodes(start: int, end: int) -> list[NodeKey]:
+# Proofs of one tree size share most of their ranges (the right edge above all), and a proof
+# asks for each of its ranges twice (which nodes, then their hashes): both are cached.
+@lru_cache(maxsize=16384)
+def range_nodes(start: int, end: int) -> tuple[NodeKey, ...]:
     """The stored complete subtrees whose hashes give ``MTH(D[start:end])``.
 
     ``start`` must be aligned as the RFC recursion aligns it (a multiple of the split of
@@ -62,7 +66,7 @@ def range_nodes(start: int, end: int) -> list[NodeKey]:
         keys.append(_node_key(start, start + k))
         start += k
     keys.append(_node_key(start, end))
-    return keys
+    return tuple(keys)
 
 
 def range_hash(start: int, end: int, nodes: Mapping[NodeKey, bytes]) -> bytes:
@@ -76,7 +80,8 @@ def range_hash(start: int, end: int, nodes: Mapping[NodeKey, bytes]) -> bytes:
     return result
 
 
-def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4096)
+def _inclusion_ranges(index: int, size: int) -> tuple[tuple[int, int], ...]:
     """The sibling ranges of ``PATH(index, D[0:size])``, leaf upwards (RFC 9162 2.1.3.1)."""
     if not 0 <= index < size:
         raise ValueError(f"leaf {index} is not in a tree of size {size}")
@@ -91,7 +96,7 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
             ranges.append((start, start + k))
             start += k
     ranges.reverse()
-    return ranges
+    return tuple(ranges)
 
 
 def _consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:

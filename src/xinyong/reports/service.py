@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, func, insert, select
+from sqlalchemy import Insert, Integer, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.audit.schemas import StaffAction
@@ -50,7 +50,7 @@ from xinyong.identity.service import (
 )
 from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import Principal, Role
-from xinyong.institutions.service import get_institution
+from xinyong.institutions.service import InstitutionNotFoundError
 from xinyong.ledger.note import SignedNote, b64
 from xinyong.ledger.service import record_version_proofs, session_keys
 from xinyong.records.models import CreditRecord, RecordVersion
@@ -209,7 +209,7 @@ class Authorization:
 
     purpose: PurposeRule
     requester: RequesterKind
-    consent: Consent | None
+    consent: ConsentTerms | None
     coverage: Coverage
     as_of: date
     # post_loan_management of an existing customer: no consent needed.
@@ -260,35 +260,89 @@ def _is_existing_customer(
     return False
 
 
+@dataclass(frozen=True)
+class ConsentTerms:
+    """What authorising a query needs of a consent."""
+
+    id: int
+    purposes: list[str]
+    scope: str
+    evidence_kind: str
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The querying institution's permitted purposes and the subject's consents to it."""
+
+    code: str
+    permitted_purposes: list[str]
+    consents: list[ConsentTerms]  # newest first
+
+
+@cache
+def _standing_statement() -> Select[
+    str, list[str], int, list[str], str, str, datetime, datetime, datetime | None
+]:
+    consent = (Consent.institution_id == Institution.id) & (
+        Consent.subject_id == bindparam("subject_id", type_=Integer)
+    )
+    return (
+        select(
+            Institution.code,
+            Institution.permitted_purposes,
+            Consent.id,
+            Consent.purposes,
+            Consent.scope,
+            Consent.evidence_kind,
+            Consent.granted_at,
+            Consent.expires_at,
+            Consent.revoked_at,
+        )
+        .select_from(Institution)
+        .outerjoin(Consent, consent)
+        .where(Institution.id == bindparam("institution_id", type_=Integer))
+        .order_by(Consent.id.desc())
+    )
+
+
+def _standing(session: Session, institution_id: int, subject_id: int) -> Standing:
+    """One statement: the institution and the consents the subject gave it."""
+    session.flush()
+    rows = (
+        session.connection()
+        .execute(
+            _standing_statement(), {"institution_id": institution_id, "subject_id": subject_id}
+        )
+        .all()
+    )
+    if not rows:
+        raise InstitutionNotFoundError(f"institution {institution_id} does not exist")
+    return Standing(
+        code=rows[0][0],
+        permitted_purposes=rows[0][1],
+        consents=[ConsentTerms(*row[2:]) for row in rows if row[2] is not None],
+    )
+
+
 def _find_consent(
-    session: Session,
-    institution_id: int,
-    subject_id: int,
+    standing: Standing,
     rule: PurposeRule,
     product: str,
     consent_id: int | None,
-) -> Consent:
+) -> ConsentTerms:
     """The consent that allows the query, or the most telling refusal."""
     now = utcnow()
     if consent_id is not None:
-        consent = session.get(Consent, consent_id)
-        if (
-            consent is None
-            or consent.institution_id != institution_id
-            or consent.subject_id != subject_id
-        ):
+        candidates = [consent for consent in standing.consents if consent.id == consent_id]
+        if not candidates:
             raise QueryConsentNotFoundError(
                 f"consent {consent_id} is not a consent of this subject to your institution"
             )
-        candidates = [consent]
     else:
-        candidates = list(
-            session.scalars(
-                select(Consent)
-                .where(Consent.institution_id == institution_id, Consent.subject_id == subject_id)
-                .order_by(Consent.id.desc())
-            )
-        )
+        candidates = standing.consents
     covering = [
         consent
         for consent in candidates
@@ -373,24 +427,22 @@ def authorize_query(
         return Authorization(rule, requester, None, Coverage.FULL, as_of)
     if principal.institution_id is None:  # pragma: no cover - querier keys have one
         raise PurposeNotPermittedError("this key belongs to no institution")
-    institution = get_institution(session, principal.institution_id)
-    if rule.code not in institution.permitted_purposes:
+    standing = _standing(session, principal.institution_id, subject.id)
+    if rule.code not in standing.permitted_purposes:
         raise PurposeNotPermittedError(
-            f"institution {institution.code} is not permitted the purpose {rule.code}",
+            f"institution {standing.code} is not permitted the purpose {rule.code}",
             purpose=rule.code,
         )
     if rule.consent is ConsentRule.NOT_REQUIRED:
         return Authorization(rule, requester, None, Coverage.FULL, as_of)
     if rule.exemption == "existing_customer" and _is_existing_customer(
-        session, keys, institution.id, subject.id
+        session, keys, principal.institution_id, subject.id
     ):
         return Authorization(
             rule, requester, None, Coverage.FULL, as_of, exempt_as_existing_customer=True
         )
     try:
-        consent = _find_consent(
-            session, institution.id, subject.id, rule, request.product, request.consent_id
-        )
+        consent = _find_consent(standing, rule, request.product, request.consent_id)
     except (
         ConsentRequiredError,
         ConsentExpiredError,

@@ -28,13 +28,13 @@ from xinyong.errors import ConflictError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
 from xinyong.institutions.schemas import Principal
-from xinyong.reports.models import Consent
 from xinyong.reports.profiles import JurisdictionProfile
 from xinyong.reports.schemas import Channel, ConsentScope, Coverage
 from xinyong.reports.service import (
     Authorization,
     ConsentDoesNotCoverError,
     ConsentRequiredError,
+    ConsentTerms,
     QueryRequest,
     authorize_query,
     new_query_record,
@@ -159,7 +159,7 @@ def compute_score(
     return view_score(keys, stored, model.name, model.version)
 
 
-def _consent_covers_score(consent: Consent | None) -> bool:
+def _consent_covers_score(consent: ConsentTerms | None) -> bool:
     return consent is None or consent.scope in (ConsentScope.SCORE.value, ConsentScope.BOTH.value)
 
 
