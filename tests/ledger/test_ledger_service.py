@@ -52,6 +52,7 @@ from xinyong.lists.schemas import EntryCreate
 from xinyong.records.models import RecordVersion
 from xinyong.reports.profiles import get_profile
 from xinyong.reports.schemas import SubjectSelector
+from xinyong.reports.service import assemble_file
 from xinyong.rights import repair
 from xinyong.rights.disputes import file_dispute
 from xinyong.rights.schemas import DisputeFiling, DisputeReason
@@ -358,6 +359,9 @@ def test_report_proofs_open_offline(
         # The events are formed from the versions as loaded; each must open its leaf.
         versions = session.scalars(select(RecordVersion).order_by(RecordVersion.id)).all()
         proofs = service.record_version_proofs(session, versions)
+        # Leaf indexes the caller read with its versions (a report's file) give the same.
+        indexes = {ref_id: item.leaf_index for ref_id, item in proofs.items.items()}
+        assert service.record_version_proofs(session, versions, indexes) == proofs
     checkpoint = open_checkpoint(proofs.checkpoint.note, lkeys.verifier)
     assert checkpoint.size == service_size(factory)
     assert sorted(proofs.items) == version_ids
@@ -376,6 +380,29 @@ def test_report_proofs_open_offline(
         assert not service.check_event_proof(
             event, other_key, item.leaf_index, item.proof, checkpoint
         )
+
+
+def test_a_file_read_with_its_leaves_names_each_versions_leaf(
+    factory: sessionmaker[Session], keys: KeyRing, world: World
+) -> None:
+    """A report reads its items' leaves with the file: the same leaves the ledger holds."""
+    seen = 0
+    with factory() as session:
+        for subject in session.scalars(select(Subject).order_by(Subject.id)):
+            credit_file = assemble_file(
+                session, keys, get_profile("cn"), subject, date.today(), with_leaves=True
+            )
+            for item in credit_file.items:
+                assert item.leaf_index is not None
+                assert item.leaf_index == session.scalar(
+                    select(LedgerLeaf.idx).where(
+                        LedgerLeaf.kind == "record.version", LedgerLeaf.ref_id == item.version.id
+                    )
+                )
+                seen += 1
+            plain = assemble_file(session, keys, get_profile("cn"), subject, date.today())
+            assert [item.leaf_index for item in plain.items] == [None] * len(plain.items)
+    assert seen > 0
 
 
 def service_size(factory: sessionmaker[Session]) -> int:

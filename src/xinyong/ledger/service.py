@@ -630,19 +630,27 @@ def _latest_checkpoint_row(session: Session) -> CheckpointRow | None:
     return CheckpointRow(int(row.size), bytes(row.root), row.note) if row else None
 
 
-def record_version_proofs(session: Session, versions: Sequence[RecordVersion]) -> ReportProofs:
+def record_version_proofs(
+    session: Session,
+    versions: Sequence[RecordVersion],
+    leaf_indexes: Mapping[int, int] | None = None,
+) -> ReportProofs:
     """Inclusion proofs of record versions to a signed checkpoint that covers them all.
 
     The versions are the rows the caller has read (a report's file): their events are
-    formed from them, not read again.
+    formed from them, not read again. ``leaf_indexes`` maps version ids to their leaves
+    where the caller read those with the versions; otherwise they are looked up.
     """
     keys = session_keys(session)
     by_id = {version.id: version for version in versions}
     leaves: dict[int, int] = {}
-    connection = session.connection()
-    for chunk in in_batches(sorted(by_id)):
-        for idx, ref_id in connection.execute(_version_leaves_statement(), {"ref_ids": chunk}):
-            leaves[int(ref_id)] = int(idx)
+    if leaf_indexes is not None:
+        leaves = {ref_id: idx for ref_id, idx in leaf_indexes.items() if ref_id in by_id}
+    else:
+        connection = session.connection()
+        for chunk in in_batches(sorted(by_id)):
+            for idx, ref_id in connection.execute(_version_leaves_statement(), {"ref_ids": chunk}):
+                leaves[int(ref_id)] = int(idx)
     checkpoint = _latest_checkpoint_row(session)
     if checkpoint is None or (leaves and max(leaves.values()) >= checkpoint.size):
         made = make_checkpoint(session, keys)

@@ -51,8 +51,9 @@ from xinyong.identity.service import (
 from xinyong.institutions.models import Institution
 from xinyong.institutions.schemas import Principal, Role
 from xinyong.institutions.service import InstitutionNotFoundError
+from xinyong.ledger.models import LedgerLeaf
 from xinyong.ledger.note import SignedNote, b64
-from xinyong.ledger.service import record_version_proofs, session_keys
+from xinyong.ledger.service import RECORD_VERSION, record_version_proofs, session_keys
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import CONTENT_CONTEXT, RECORD_KEY_CONTEXT
 from xinyong.reports.consent import (
@@ -602,6 +603,8 @@ class FileItem:
     version: RecordVersion
     fields: dict[str, Any]
     negative: bool
+    # The version's leaf in the record ledger, when the file was read with its leaves.
+    leaf_index: int | None = None
 
 
 @dataclass
@@ -614,6 +617,29 @@ class CreditFile:
     items: list[FileItem] = field(default_factory=list)
 
 
+@cache
+def _file_statement(of_types: bool, with_leaves: bool) -> Select[*tuple[Any, ...]]:
+    """The subject's record versions received before a cut-off, oldest first per record."""
+    query: Select[*tuple[Any, ...]] = (
+        select(CreditRecord, RecordVersion)
+        .join(RecordVersion, RecordVersion.record_id == CreditRecord.id)
+        .where(
+            CreditRecord.subject_id == bindparam("subject_id"),
+            RecordVersion.received_at < bindparam("cutoff"),
+            RecordVersion.valid_from <= bindparam("as_of"),
+        )
+        .order_by(CreditRecord.id, RecordVersion.version)
+    )
+    if of_types:
+        query = query.where(CreditRecord.record_type.in_(bindparam("record_types", expanding=True)))
+    if with_leaves:
+        query = query.add_columns(LedgerLeaf.idx).outerjoin(
+            LedgerLeaf,
+            (LedgerLeaf.kind == RECORD_VERSION) & (LedgerLeaf.ref_id == RecordVersion.id),
+        )
+    return query
+
+
 def assemble_file(
     session: Session,
     keys: KeyRing,
@@ -622,33 +648,27 @@ def assemble_file(
     as_of: date,
     *,
     record_types: frozenset[str] | None = None,
+    with_leaves: bool = False,
 ) -> CreditFile:
     """The subject's credit file as the platform knew it at the end of ``as_of``.
 
     For each record, the newest version received before the end of ``as_of`` (in the
     profile's time zone) and valid by ``as_of`` counts: a version whose valid time starts
     later is not yet part of the file (the version before it still is), a tombstone removes
-    the record, and the profile's retention rules retire old negative items.
+    the record, and the profile's retention rules retire old negative items. With
+    ``with_leaves``, each item also carries its version's leaf in the record ledger.
     """
     cutoff = profile.end_of_day(as_of)
-    query = (
-        select(CreditRecord, RecordVersion)
-        .join(RecordVersion, RecordVersion.record_id == CreditRecord.id)
-        .where(
-            CreditRecord.subject_id == subject.id,
-            RecordVersion.received_at < cutoff,
-            RecordVersion.valid_from <= as_of,
-        )
-        .order_by(CreditRecord.id, RecordVersion.version)
-    )
+    parameters: dict[str, Any] = {"subject_id": subject.id, "cutoff": cutoff, "as_of": as_of}
     if record_types is not None:
-        query = query.where(CreditRecord.record_type.in_(sorted(record_types)))
-    latest: dict[int, tuple[CreditRecord, RecordVersion]] = {}
-    for record, version in session.execute(query):
-        latest[record.id] = (record, version)
+        parameters["record_types"] = sorted(record_types)
+    latest: dict[int, tuple[CreditRecord, RecordVersion, int | None]] = {}
+    statement = _file_statement(record_types is not None, with_leaves)
+    for row in session.execute(statement, parameters):
+        latest[row[0].id] = (row[0], row[1], row[2] if with_leaves else None)
     catalog = get_catalog()
     credit_file = CreditFile(subject=subject, as_of=as_of, cutoff=cutoff)
-    for record, version in latest.values():
+    for record, version, leaf_index in latest.values():
         if version.operation == "delete" or version.content_ct is None:
             continue
         fields = json.loads(keys.decrypt(version.content_ct, CONTENT_CONTEXT))
@@ -656,7 +676,7 @@ def assemble_file(
         if not is_retained(record_type, fields, as_of, profile):
             continue
         credit_file.items.append(
-            FileItem(record, version, fields, is_negative(record_type, fields))
+            FileItem(record, version, fields, is_negative(record_type, fields), leaf_index)
         )
     return credit_file
 
@@ -876,6 +896,7 @@ def issue_report(
         record_types=(
             frozenset(profile.reports.public_enterprise_record_types) if public_only else None
         ),
+        with_leaves=True,
     )
     requester = authorization.requester
     # A repaired item is no longer shared (RULES.md 12); the subject and staff see it marked.
@@ -952,7 +973,15 @@ def issue_report(
     )
     disputed = {flag.record_id for flag in disputes if flag.flagged}
     # Every item's version, proved to be in the record ledger at a signed checkpoint.
-    proofs = record_version_proofs(session, [item.version for item in credit_file.items])
+    proofs = record_version_proofs(
+        session,
+        [item.version for item in credit_file.items],
+        {
+            item.version.id: item.leaf_index
+            for item in credit_file.items
+            if item.leaf_index is not None
+        },
+    )
     checkpoint_note = SignedNote.parse(proofs.checkpoint.note)
     ledger_keys = session_keys(session)
 
