@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from xinyong.ledger.service import EVENT_COLUMNS, KINDS
+from xinyong.reports.service import FileVersion
 
 
 def test_every_column_of_a_ledgered_table_is_committed_to() -> None:
@@ -14,3 +17,9 @@ def test_every_column_of_a_ledgered_table_is_committed_to() -> None:
             "a new column with a new event kind or version (docs/ledger.md), then update "
             "EVENT_COLUMNS deliberately."
         )
+
+
+def test_a_report_reads_every_column_a_version_event_commits_to() -> None:
+    """A report forms its items' events from the versions its file read (no second read)."""
+    read = [field.name for field in fields(FileVersion)]
+    assert list(EVENT_COLUMNS["record.version"]) == read

@@ -114,7 +114,7 @@ def test_points_sum_to_the_score_in_sql(scorecard: WoeScorecard, con: ibis.BaseB
 
 
 def scorecard_frame() -> pd.DataFrame:
-    from conftest import synthetic_credit
+    from scoring.conftest import synthetic_credit
 
     return synthetic_credit(rows=300, seed=3)[0]
 

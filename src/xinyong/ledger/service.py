@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -630,9 +630,16 @@ def _latest_checkpoint_row(session: Session) -> CheckpointRow | None:
     return CheckpointRow(int(row.size), bytes(row.root), row.note) if row else None
 
 
+class VersionRow(Protocol):
+    """A record version as read: an object with (at least) its event's columns."""
+
+    @property
+    def id(self) -> int: ...
+
+
 def record_version_proofs(
     session: Session,
-    versions: Sequence[RecordVersion],
+    versions: Sequence[VersionRow],
     leaf_indexes: Mapping[int, int] | None = None,
 ) -> ReportProofs:
     """Inclusion proofs of record versions to a signed checkpoint that covers them all.

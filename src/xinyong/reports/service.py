@@ -23,7 +23,7 @@ import json
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -597,10 +597,40 @@ def list_query_records(
 # --- the credit file --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A record of the file: its identity, type and furnisher."""
+
+    id: int
+    furnisher_id: int
+    record_type: str
+    record_key_ct: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileVersion:
+    """The version of a record the file holds: the columns its ledger event commits to."""
+
+    id: int
+    record_id: int
+    version: int
+    operation: str
+    content_ct: bytes | None
+    content_hash: bytes
+    catalog_version: str
+    valid_from: date
+    valid_to: date | None
+    furnisher_id: int
+    batch_id: int | None
+    batch_row: int | None
+    received_at: datetime
+    reason_ct: bytes | None
+
+
 @dataclass
 class FileItem:
-    record: CreditRecord
-    version: RecordVersion
+    record: FileRecord
+    version: FileVersion
     fields: dict[str, Any]
     negative: bool
     # The version's leaf in the record ledger, when the file was read with its leaves.
@@ -617,11 +647,19 @@ class CreditFile:
     items: list[FileItem] = field(default_factory=list)
 
 
+_RECORD_COLUMNS = tuple(CreditRecord.__table__.c[f.name] for f in fields(FileRecord))
+_VERSION_COLUMNS = tuple(RecordVersion.__table__.c[f.name] for f in fields(FileVersion))
+
+
 @cache
 def _file_statement(of_types: bool, with_leaves: bool) -> Select[*tuple[Any, ...]]:
-    """The subject's record versions received before a cut-off, oldest first per record."""
+    """The subject's record versions received before a cut-off, oldest first per record.
+
+    Read as plain rows (a report reads a handful per subject and never changes them): the
+    record's columns, the version's, and with ``with_leaves`` the version's ledger leaf.
+    """
     query: Select[*tuple[Any, ...]] = (
-        select(CreditRecord, RecordVersion)
+        select(*_RECORD_COLUMNS, *_VERSION_COLUMNS)
         .join(RecordVersion, RecordVersion.record_id == CreditRecord.id)
         .where(
             CreditRecord.subject_id == bindparam("subject_id"),
@@ -662,10 +700,16 @@ def assemble_file(
     parameters: dict[str, Any] = {"subject_id": subject.id, "cutoff": cutoff, "as_of": as_of}
     if record_types is not None:
         parameters["record_types"] = sorted(record_types)
-    latest: dict[int, tuple[CreditRecord, RecordVersion, int | None]] = {}
+    latest: dict[int, tuple[FileRecord, FileVersion, int | None]] = {}
     statement = _file_statement(record_types is not None, with_leaves)
-    for row in session.execute(statement, parameters):
-        latest[row[0].id] = (row[0], row[1], row[2] if with_leaves else None)
+    session.flush()
+    records, versions = len(_RECORD_COLUMNS), len(_RECORD_COLUMNS) + len(_VERSION_COLUMNS)
+    for row in session.connection().execute(statement, parameters):
+        latest[row[0]] = (
+            FileRecord(*row[:records]),
+            FileVersion(*row[records:versions]),
+            row[versions] if with_leaves else None,
+        )
     catalog = get_catalog()
     credit_file = CreditFile(subject=subject, as_of=as_of, cutoff=cutoff)
     for record, version, leaf_index in latest.values():
