@@ -31,12 +31,12 @@ from support import (
     write_jsonl,
 )
 from xinyong.config import Settings
-from xinyong.db import make_session_factory, transaction
+from xinyong.db import make_session_factory, transaction, utcnow
 from xinyong.errors import ConfigurationError, NotFoundError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
 from xinyong.ledger import merkle, service
-from xinyong.ledger.models import LedgerLeaf
+from xinyong.ledger.models import LedgerLeaf, LedgerNode
 from xinyong.ledger.note import (
     COSIGNATURE_V1,
     Checkpoint,
@@ -1107,3 +1107,33 @@ def test_the_low_nodes_migration_goes_both_ways(
         migrate.upgrade(db)
     assert stored() == {node for node in expected if node[0] >= service.STORED_LEVEL}
     assert set(problems(factory)) == set()
+
+
+def test_nodes_and_leaves_far_out_in_a_large_tree(session: Session) -> None:
+    """Keys are passed to the database packed or as arrays: large indexes and spans longer
+    than one packed span come back whole."""
+    far = 2**40
+    commitments = {far + offset: bytes([offset]) * 32 for offset in range(16)}
+    session.execute(
+        LedgerLeaf.__table__.insert(),
+        [
+            {"idx": idx, "kind": "test", "ref_id": idx, "commitment": value, "created_at": utcnow()}
+            for idx, value in commitments.items()
+        ],
+    )
+    high = (37, far >> 37)
+    session.execute(
+        LedgerNode.__table__.insert(), [{"level": 37, "idx": high[1], "hash": b"h" * 32}]
+    )
+    low = (3, far >> 3)  # the first 8 far leaves, hashed from the leaves
+    found = service.fetch_nodes(session, {high, low, (0, far + 15)})
+    leaves = [merkle.leaf_hash(commitments[far + offset]) for offset in range(8)]
+    assert found == {
+        high: b"h" * 32,
+        low: merkle.root_of(leaves),
+        (0, far + 15): merkle.leaf_hash(commitments[far + 15]),
+    }
+    assert service._packed_spans([(far, far + 70_000)]) == [
+        far << 16 | 0xFFFF,
+        (far + 0xFFFF) << 16 | (70_000 - 0xFFFF),
+    ]

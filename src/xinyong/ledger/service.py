@@ -308,13 +308,25 @@ _FETCH_SQL = {
         " UNION ALL SELECT -1, l.idx, l.commitment FROM unnest(%s::bigint[], %s::bigint[])"
         " AS r(lo, hi) JOIN ledger_leaves l ON l.idx >= r.lo AND l.idx < r.hi"
     ),
+    # SQLite: each key packed into one integer of a JSON array, unpacked with shifts
+    # (cheaper than a JSON path per key): a node as level·2^48 + index, a span of leaves as
+    # start·2^16 + length.
     "sqlite": (
         "SELECT n.level, n.idx, n.hash FROM json_each(?) AS k JOIN ledger_nodes n"
-        " ON n.level = json_extract(k.value, '$[0]') AND n.idx = json_extract(k.value, '$[1]')"
+        " ON n.level = k.value >> 48 AND n.idx = k.value & 281474976710655"
         " UNION ALL SELECT -1, l.idx, l.commitment FROM json_each(?) AS r JOIN ledger_leaves l"
-        " ON l.idx >= json_extract(r.value, '$[0]') AND l.idx < json_extract(r.value, '$[1]')"
+        " ON l.idx >= r.value >> 16 AND l.idx < (r.value >> 16) + (r.value & 65535)"
     ),
 }
+_SPAN = 0xFFFF  # the longest span packed in one integer
+
+
+def _packed_spans(spans: Sequence[tuple[int, int]]) -> list[int]:
+    packed: list[int] = []
+    for start, end in spans:
+        for low in range(start, end, _SPAN):
+            packed.append(low << 16 | min(_SPAN, end - low))
+    return packed
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -337,7 +349,10 @@ def _fetch_parameters(
             [start for start, _ in spans],
             [end for _, end in spans],
         )
-    return (json.dumps(stored), json.dumps(spans))
+    return (
+        json.dumps([level << 48 | idx for level, idx in stored]),
+        json.dumps(_packed_spans(spans)),
+    )
 
 
 def fetch_nodes(
