@@ -22,12 +22,14 @@ from xinyong.config import Settings
 from xinyong.db import make_engine, make_session_factory, transaction
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import IdentifierType, InvalidIdentifierError, make_uscc
+from xinyong.identity.models import Subject
 from xinyong.identity.service import (
     IDENTIFIER_CONTEXT,
     InvalidSubjectSelectorError,
     SubjectKey,
     SubjectNotFoundError,
     find_subject,
+    get_subject,
     identifier_index,
     locate_subject,
     locate_subject_key,
@@ -304,6 +306,23 @@ def test_subject_keys_are_located_by_the_same_rules(
             for locate in (locate_subject, locate_subject_key):
                 with pytest.raises(error, match=words):
                     locate(session, keys, **selector)
+
+
+def test_get_subject_reads_like_session_get(loaded: Loaded, factory: sessionmaker[Session]) -> None:
+    """The prebuilt lookup: the identity map's object when it has one, no flush, not found."""
+    with factory() as session:
+        pending = Subject(kind="person", id_type="resident_id", identifier_index=b"x" * 32)
+        pending.identifier_ct = b"ct"
+        session.add(pending)
+        subject = get_subject(session, loaded.person_id)
+        assert subject.id == loaded.person_id
+        assert pending in session.new  # nothing was flushed
+        assert get_subject(session, loaded.person_id) is subject
+        session.expire(subject)
+        assert get_subject(session, loaded.person_id).kind == "person"
+        with pytest.raises(SubjectNotFoundError, match="does not exist"):
+            get_subject(session, 10**9)
+        session.rollback()
 
 
 # --- privacy at rest ----------------------------------------------------------------------------

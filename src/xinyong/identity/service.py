@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from xinyong.db import allocate_ids, bulk_insert, bytes_in, in_batches, utcnow
 from xinyong.errors import NotFoundError, XinyongError
@@ -340,8 +341,19 @@ def locate_subject_key(
     return SubjectKey(row.id, row.kind)
 
 
+# Session.get builds its statement anew on every call that misses the identity map; this
+# one is built once, and like Session.get it does not flush pending changes.
+_SUBJECT_BY_ID = (
+    select(Subject).where(Subject.id == bindparam("id")).execution_options(autoflush=False)
+)
+
+
 def get_subject(session: Session, subject_id: int) -> Subject:
-    subject = session.get(Subject, subject_id)
+    subject: Subject | None
+    if identity_key(Subject, subject_id) in session.identity_map:
+        subject = session.get(Subject, subject_id)
+    else:
+        subject = session.scalars(_SUBJECT_BY_ID, {"id": subject_id}).first()
     if subject is None:
         raise SubjectNotFoundError(f"subject {subject_id} does not exist")
     return subject
