@@ -390,7 +390,7 @@ def test_a_file_read_with_its_leaves_names_each_versions_leaf(
     with factory() as session:
         for subject in session.scalars(select(Subject).order_by(Subject.id)):
             credit_file = assemble_file(
-                session, keys, get_profile("cn"), subject, date.today(), with_leaves=True
+                session, keys, get_profile("cn"), subject, date.today(), for_report=True
             )
             for item in credit_file.items:
                 assert item.leaf_index is not None

@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Integer, Select, bindparam, func, insert, select
+from sqlalchemy import Insert, Integer, Row, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.audit.schemas import StaffAction
@@ -215,6 +215,8 @@ class Authorization:
     as_of: date
     # post_loan_management of an existing customer: no consent needed.
     exempt_as_existing_customer: bool = False
+    # The querying institution, as the report names it (institution queriers).
+    institution: FurnisherRef | None = None
 
 
 def _requester_kind(principal: Principal) -> RequesterKind:
@@ -278,14 +280,14 @@ class ConsentTerms:
 class Standing:
     """The querying institution's permitted purposes and the subject's consents to it."""
 
-    code: str
+    institution: FurnisherRef
     permitted_purposes: list[str]
     consents: list[ConsentTerms]  # newest first
 
 
 @cache
 def _standing_statement() -> Select[
-    str, list[str], int, list[str], str, str, datetime, datetime, datetime | None
+    str, str, str | None, list[str], int, list[str], str, str, datetime, datetime, datetime | None
 ]:
     consent = (Consent.institution_id == Institution.id) & (
         Consent.subject_id == bindparam("subject_id", type_=Integer)
@@ -293,6 +295,8 @@ def _standing_statement() -> Select[
     return (
         select(
             Institution.code,
+            Institution.name,
+            Institution.name_en,
             Institution.permitted_purposes,
             Consent.id,
             Consent.purposes,
@@ -321,10 +325,11 @@ def _standing(session: Session, institution_id: int, subject_id: int) -> Standin
     )
     if not rows:
         raise InstitutionNotFoundError(f"institution {institution_id} does not exist")
+    code, name, name_en, permitted = rows[0][:4]
     return Standing(
-        code=rows[0][0],
-        permitted_purposes=rows[0][1],
-        consents=[ConsentTerms(*row[2:]) for row in rows if row[2] is not None],
+        institution=FurnisherRef(code=code, name=name, name_en=name_en),
+        permitted_purposes=permitted,
+        consents=[ConsentTerms(*row[4:]) for row in rows if row[4] is not None],
     )
 
 
@@ -431,16 +436,23 @@ def authorize_query(
     standing = _standing(session, principal.institution_id, subject.id)
     if rule.code not in standing.permitted_purposes:
         raise PurposeNotPermittedError(
-            f"institution {standing.code} is not permitted the purpose {rule.code}",
+            f"institution {standing.institution.code} is not permitted the purpose {rule.code}",
             purpose=rule.code,
         )
+    named = standing.institution
     if rule.consent is ConsentRule.NOT_REQUIRED:
-        return Authorization(rule, requester, None, Coverage.FULL, as_of)
+        return Authorization(rule, requester, None, Coverage.FULL, as_of, institution=named)
     if rule.exemption == "existing_customer" and _is_existing_customer(
         session, keys, principal.institution_id, subject.id
     ):
         return Authorization(
-            rule, requester, None, Coverage.FULL, as_of, exempt_as_existing_customer=True
+            rule,
+            requester,
+            None,
+            Coverage.FULL,
+            as_of,
+            exempt_as_existing_customer=True,
+            institution=named,
         )
     try:
         consent = _find_consent(standing, rule, request.product, request.consent_id)
@@ -454,9 +466,11 @@ def authorize_query(
         # Information public by law about an enterprise needs no consent (征信业管理条例
         # Art. 14): without a valid one, the report holds only that.
         if subject.kind != "person" and request.consent_id is None:
-            return Authorization(rule, requester, None, Coverage.PUBLIC_ONLY, as_of)
+            return Authorization(
+                rule, requester, None, Coverage.PUBLIC_ONLY, as_of, institution=named
+            )
         raise
-    return Authorization(rule, requester, consent, Coverage.FULL, as_of)
+    return Authorization(rule, requester, consent, Coverage.FULL, as_of, institution=named)
 
 
 # --- query records ----------------------------------------------------------------------------
@@ -633,8 +647,10 @@ class FileItem:
     version: FileVersion
     fields: dict[str, Any]
     negative: bool
-    # The version's leaf in the record ledger, when the file was read with its leaves.
+    # For a report (assemble_file(..., for_report=True)): the version's leaf in the record
+    # ledger and who furnished the record.
     leaf_index: int | None = None
+    furnisher: FurnisherRef | None = None
 
 
 @dataclass
@@ -652,11 +668,12 @@ _VERSION_COLUMNS = tuple(RecordVersion.__table__.c[f.name] for f in fields(FileV
 
 
 @cache
-def _file_statement(of_types: bool, with_leaves: bool) -> Select[*tuple[Any, ...]]:
+def _file_statement(of_types: bool, for_report: bool) -> Select[*tuple[Any, ...]]:
     """The subject's record versions received before a cut-off, oldest first per record.
 
     Read as plain rows (a report reads a handful per subject and never changes them): the
-    record's columns, the version's, and with ``with_leaves`` the version's ledger leaf.
+    record's columns, the version's, and with ``for_report`` the version's ledger leaf and
+    the furnisher's code and names.
     """
     query: Select[*tuple[Any, ...]] = (
         select(*_RECORD_COLUMNS, *_VERSION_COLUMNS)
@@ -670,10 +687,16 @@ def _file_statement(of_types: bool, with_leaves: bool) -> Select[*tuple[Any, ...
     )
     if of_types:
         query = query.where(CreditRecord.record_type.in_(bindparam("record_types", expanding=True)))
-    if with_leaves:
-        query = query.add_columns(LedgerLeaf.idx).outerjoin(
-            LedgerLeaf,
-            (LedgerLeaf.kind == RECORD_VERSION) & (LedgerLeaf.ref_id == RecordVersion.id),
+    if for_report:
+        query = (
+            query.add_columns(
+                LedgerLeaf.idx, Institution.code, Institution.name, Institution.name_en
+            )
+            .outerjoin(
+                LedgerLeaf,
+                (LedgerLeaf.kind == RECORD_VERSION) & (LedgerLeaf.ref_id == RecordVersion.id),
+            )
+            .join(Institution, Institution.id == CreditRecord.furnisher_id)
         )
     return query
 
@@ -686,7 +709,7 @@ def assemble_file(
     as_of: date,
     *,
     record_types: frozenset[str] | None = None,
-    with_leaves: bool = False,
+    for_report: bool = False,
 ) -> CreditFile:
     """The subject's credit file as the platform knew it at the end of ``as_of``.
 
@@ -694,34 +717,36 @@ def assemble_file(
     profile's time zone) and valid by ``as_of`` counts: a version whose valid time starts
     later is not yet part of the file (the version before it still is), a tombstone removes
     the record, and the profile's retention rules retire old negative items. With
-    ``with_leaves``, each item also carries its version's leaf in the record ledger.
+    ``for_report``, each item also carries its version's leaf in the record ledger and its
+    furnisher.
     """
     cutoff = profile.end_of_day(as_of)
     parameters: dict[str, Any] = {"subject_id": subject.id, "cutoff": cutoff, "as_of": as_of}
     if record_types is not None:
         parameters["record_types"] = sorted(record_types)
-    latest: dict[int, tuple[FileRecord, FileVersion, int | None]] = {}
-    statement = _file_statement(record_types is not None, with_leaves)
+    latest: dict[int, Row[Any]] = {}
     session.flush()
-    records, versions = len(_RECORD_COLUMNS), len(_RECORD_COLUMNS) + len(_VERSION_COLUMNS)
-    for row in session.connection().execute(statement, parameters):
-        latest[row[0]] = (
-            FileRecord(*row[:records]),
-            FileVersion(*row[records:versions]),
-            row[versions] if with_leaves else None,
-        )
+    for row in session.connection().execute(
+        _file_statement(record_types is not None, for_report), parameters
+    ):
+        latest[row[0]] = row
     catalog = get_catalog()
     credit_file = CreditFile(subject=subject, as_of=as_of, cutoff=cutoff)
-    for record, version, leaf_index in latest.values():
+    records, versions = len(_RECORD_COLUMNS), len(_RECORD_COLUMNS) + len(_VERSION_COLUMNS)
+    for row in latest.values():
+        record, version = FileRecord(*row[:records]), FileVersion(*row[records:versions])
         if version.operation == "delete" or version.content_ct is None:
             continue
         fields = json.loads(keys.decrypt(version.content_ct, CONTENT_CONTEXT))
         record_type = catalog.record_type(record.record_type)
         if not is_retained(record_type, fields, as_of, profile):
             continue
-        credit_file.items.append(
-            FileItem(record, version, fields, is_negative(record_type, fields), leaf_index)
-        )
+        item = FileItem(record, version, fields, is_negative(record_type, fields))
+        if for_report:
+            leaf_index, code, name, name_en = row[versions:]
+            item.leaf_index = leaf_index
+            item.furnisher = FurnisherRef(code=code, name=name, name_en=name_en)
+        credit_file.items.append(item)
     return credit_file
 
 
@@ -903,13 +928,6 @@ def _issued_report_insert() -> Insert:
     return insert(IssuedReport)
 
 
-@cache
-def _institution_names_statement() -> Select[int, str, str, str | None]:
-    return select(Institution.id, Institution.code, Institution.name, Institution.name_en).where(
-        Institution.id.in_(bindparam("ids", expanding=True))
-    )
-
-
 def issue_report(
     session: Session,
     keys: KeyRing,
@@ -940,7 +958,7 @@ def issue_report(
         record_types=(
             frozenset(profile.reports.public_enterprise_record_types) if public_only else None
         ),
-        with_leaves=True,
+        for_report=True,
     )
     requester = authorization.requester
     # A repaired item is no longer shared (RULES.md 12); the subject and staff see it marked.
@@ -977,17 +995,6 @@ def issue_report(
         ),
     )
 
-    # Who furnished what: names of the furnishers, and in the same query the requesting
-    # institution's.
-    institution_ids = {item.record.furnisher_id for item in credit_file.items}
-    if principal.institution_id is not None:
-        institution_ids.add(principal.institution_id)
-    furnishers = {
-        row.id: FurnisherRef(code=row.code, name=row.name, name_en=row.name_en)
-        for row in session.connection().execute(
-            _institution_names_statement(), {"ids": sorted(institution_ids)}
-        )
-    }
     statements = (
         statements_as_of(
             session,
@@ -1051,7 +1058,7 @@ def issue_report(
 
     def to_item(item: FileItem) -> ReportItem:
         record, version = item.record, item.version
-        furnisher = furnishers[record.furnisher_id]
+        assert item.furnisher is not None  # the file was read for a report
         record_key = keys.decrypt_text(record.record_key_ct, RECORD_KEY_CONTEXT)
         if institution_reader and record.furnisher_id != principal.institution_id:
             record_key = _mask_key(record_key)
@@ -1060,7 +1067,7 @@ def issue_report(
             record_id=record.id,
             record_type=record.record_type,
             record_key=record_key,
-            furnisher=furnisher,
+            furnisher=item.furnisher,
             version=version.version,
             reported_at=version.received_at,
             valid_from=version.valid_from,
@@ -1095,9 +1102,8 @@ def issue_report(
     since_12 = _start_of_day(profile, _subtract_months(as_of, 12))
     recent = [entry for entry in history if entry.occurred_at >= since_12]
     view = view_subject(keys, subject, reveal=requester is RequesterKind.SUBJECT or reveal)
-    institution = (
-        furnishers[principal.institution_id] if principal.institution_id is not None else None
-    )
+    # Only institution queriers have an institution (staff keys belong to none).
+    institution = authorization.institution
     report = CreditReport(
         report_id=report_id,
         generated_at=generated_at,
