@@ -510,17 +510,6 @@ def query_record_values(
     }
 
 
-def new_query_record(
-    principal: Principal,
-    channel: Channel,
-    subject_id: int,
-    request: QueryRequest,
-    **details: Any,
-) -> QueryRecord:
-    """A query record to add to a session (see :func:`query_record_values`)."""
-    return QueryRecord(**query_record_values(principal, channel, subject_id, request, **details))
-
-
 def insert_query_record(session: Session, values: dict[str, Any]) -> int:
     """Write a query record in one Core insert (it is never read back or changed); its id."""
     session.flush()
@@ -546,8 +535,9 @@ def record_refusal(
     session.rollback()
     with transaction(factory) as own:
         consent_id = error.extensions.get("consent_id")
-        own.add(
-            new_query_record(
+        insert_query_record(
+            own,
+            query_record_values(
                 principal,
                 channel,
                 subject_id,
@@ -556,7 +546,7 @@ def record_refusal(
                 refusal_code=error.code,
                 consent_id=consent_id if isinstance(consent_id, int) else None,
                 as_of=request.as_of,
-            )
+            ),
         )
 
 
@@ -972,6 +962,7 @@ def issue_report(
     )
     if requester is RequesterKind.INSTITUTION:
         credit_file.items = [item for item in credit_file.items if item.record.id not in repaired]
+    record_ids = [item.record.id for item in credit_file.items]
     chargeable = (
         authorization.purpose.code == "subject_request"
         and subject.kind == "person"
@@ -996,13 +987,7 @@ def issue_report(
     )
 
     statements = (
-        statements_as_of(
-            session,
-            keys,
-            subject.id,
-            [item.record.id for item in credit_file.items],
-            credit_file.cutoff,
-        )
+        statements_as_of(session, keys, subject.id, record_ids, credit_file.cutoff)
         if presence.statements
         else {}
     )
@@ -1015,7 +1000,7 @@ def issue_report(
             session,
             keys,
             subject.id,
-            [item.record.id for item in credit_file.items],
+            record_ids,
             credit_file.cutoff,
             include_deleted=not institution_reader,
         )

@@ -37,7 +37,8 @@ from xinyong.reports.service import (
     ConsentTerms,
     QueryRequest,
     authorize_query,
-    new_query_record,
+    insert_query_record,
+    query_record_values,
     record_refusal,
 )
 from xinyong.scoring.features import (
@@ -216,22 +217,24 @@ def request_score(
     except XinyongError as error:
         record_refusal(session, factory, principal, channel, subject.id, query, error)
         raise
-    record = new_query_record(
-        principal,
-        channel,
-        subject.id,
-        query,
-        outcome="served",
-        consent_id=authorization.consent.id if authorization.consent else None,
-        as_of=authorization.as_of,
+    consent_id = authorization.consent.id if authorization.consent else None
+    record_id = insert_query_record(
+        session,
+        query_record_values(
+            principal,
+            channel,
+            subject.id,
+            query,
+            outcome="served",
+            consent_id=consent_id,
+            as_of=authorization.as_of,
+        ),
     )
-    session.add(record)
-    session.flush()
     return ServedScore(
         score=score,
-        query_record_id=record.id,
+        query_record_id=record_id,
         purpose=authorization.purpose.code,
-        consent_id=record.consent_id,
+        consent_id=consent_id,
     )
 
 
