@@ -359,9 +359,15 @@ def test_report_proofs_open_offline(
         # The events are formed from the versions as loaded; each must open its leaf.
         versions = session.scalars(select(RecordVersion).order_by(RecordVersion.id)).all()
         proofs = service.record_version_proofs(session, versions)
-        # Leaf indexes the caller read with its versions (a report's file) give the same.
+        # Leaf indexes the caller read with its versions (a report's file) give the same,
+        # as do the upper subtrees kept for the checkpoint from the first call.
         indexes = {ref_id: item.leaf_index for ref_id, item in proofs.items.items()}
         assert service.record_version_proofs(session, versions, indexes) == proofs
+        kept = service._upper_nodes(proofs.checkpoint)
+        floor = service._upper_floor(proofs.checkpoint.size)
+        assert all(level >= floor for level, _ in kept)
+        fetched = service.fetch_nodes(session, kept)
+        assert fetched == kept
     checkpoint = open_checkpoint(proofs.checkpoint.note, lkeys.verifier)
     assert checkpoint.size == service_size(factory)
     assert sorted(proofs.items) == version_ids
@@ -1137,3 +1143,18 @@ def test_nodes_and_leaves_far_out_in_a_large_tree(session: Session) -> None:
         far << 16 | 0xFFFF,
         (far + 0xFFFF) << 16 | (70_000 - 0xFFFF),
     ]
+
+
+def test_upper_subtrees_are_kept_per_checkpoint() -> None:
+    """Kept subtrees belong to one (size, root): another tree of the same size, or a later
+    checkpoint, starts afresh; only the last two checkpoints are kept."""
+    first = service.CheckpointRow(1000, b"a" * 32, "note")
+    same_size_other_tree = service.CheckpointRow(1000, b"b" * 32, "note")
+    later = service.CheckpointRow(2000, b"c" * 32, "note")
+    service._upper_nodes(first)[(9, 0)] = b"x" * 32
+    assert service._upper_nodes(first) == {(9, 0): b"x" * 32}
+    assert service._upper_nodes(same_size_other_tree) == {}
+    assert service._upper_nodes(later) == {}
+    assert service._upper_nodes(first) == {}  # evicted when a third came
+    assert service._upper_floor(1000) == service.STORED_LEVEL
+    assert service._upper_floor(1_000_000) == 20 - 12

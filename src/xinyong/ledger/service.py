@@ -652,6 +652,29 @@ class VersionRow(Protocol):
     def id(self) -> int: ...
 
 
+# Reports prove their items against the latest checkpoint, and every proof of one tree
+# size passes through the same few large subtrees. A checkpoint (size and root) fixes the
+# hash of every complete subtree below its size, so those of the upper levels are kept per
+# checkpoint, for the last two: a report then reads only its lower ones. The levels kept
+# hold at most about 2 × 2^_UPPER_BITS subtrees.
+_UPPER_BITS = 12
+_UPPER_CACHE: dict[tuple[int, bytes], dict[merkle.NodeKey, bytes]] = {}
+
+
+def _upper_floor(size: int) -> int:
+    return max(STORED_LEVEL, size.bit_length() - _UPPER_BITS)
+
+
+def _upper_nodes(checkpoint: CheckpointRow) -> dict[merkle.NodeKey, bytes]:
+    key = (checkpoint.size, checkpoint.root)
+    found = _UPPER_CACHE.get(key)
+    if found is None:
+        if len(_UPPER_CACHE) >= 2:
+            _UPPER_CACHE.clear()
+        found = _UPPER_CACHE.setdefault(key, {})
+    return found
+
+
 def record_version_proofs(
     session: Session,
     versions: Sequence[VersionRow],
@@ -684,7 +707,11 @@ def record_version_proofs(
     needed: set[merkle.NodeKey] = set()
     for idx in leaves.values():
         needed |= merkle.inclusion_nodes(idx, size)
-    nodes = fetch_nodes(session, needed)
+    upper = _upper_nodes(checkpoint)
+    nodes = {key: upper[key] for key in needed if key in upper}
+    nodes.update(fetch_nodes(session, needed - nodes.keys()))
+    floor = _upper_floor(size)
+    upper.update((key, value) for key, value in nodes.items() if key[0] >= floor)
     columns = EVENT_COLUMNS[RECORD_VERSION]
     for ref_id, idx in leaves.items():
         version = by_id[ref_id]
