@@ -21,6 +21,7 @@ from xinyong.ledger.merkle import (
     EMPTY_ROOT,
     Frontier,
     NodeKey,
+    complete_root,
     consistency_nodes,
     consistency_proof,
     frontier_nodes,
@@ -237,6 +238,14 @@ def test_roots_match_the_published_vectors(size: int) -> None:
     assert root(size, only(nodes, root_nodes(size))) == ROOTS[size]
     assert root_of([leaf_hash(d) for d in LEAVES[:size]]) == ROOTS[size]
     assert mth([leaf_hash(d) for d in LEAVES[:size]]) == ROOTS[size]
+    if size and size & (size - 1) == 0:  # a complete tree
+        assert complete_root([leaf_hash(d) for d in LEAVES[:size]]) == ROOTS[size]
+
+
+@pytest.mark.parametrize("count", [0, 3, 5, 6, 7, 12])
+def test_a_complete_root_needs_a_power_of_two_of_leaves(count: int) -> None:
+    with pytest.raises(ValueError, match="power of two"):
+        complete_root([leaf_hash(bytes([i])) for i in range(count)])
 
 
 @pytest.mark.parametrize(("index", "size", "expected"), INCLUSION_VECTORS)

@@ -162,6 +162,17 @@ def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     return tree.root()
 
 
+def complete_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """``MTH`` of a complete subtree: its leaf hashes (a power of two of them) paired level
+    by level, as :func:`root_of` would, without keeping a frontier."""
+    level = list(leaf_hashes)
+    if not level or len(level) & (len(level) - 1):
+        raise ValueError(f"a complete subtree has a power of two of leaves, not {len(level)}")
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
 # --- appending ------------------------------------------------------------------------------
 
 

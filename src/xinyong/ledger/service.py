@@ -395,7 +395,7 @@ def _subtree_of_leaves(leaves: Mapping[int, bytes], start: int, end: int) -> byt
     hashes = [leaves.get(idx) for idx in range(start, end)]
     if None in hashes:
         return None
-    return merkle.root_of(cast(list[bytes], hashes))
+    return merkle.complete_root(cast(list[bytes], hashes))
 
 
 def append_leaves(session: Session, entries: Sequence[tuple[str, int, bytes]]) -> range:
