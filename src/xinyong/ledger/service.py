@@ -708,10 +708,11 @@ def record_version_proofs(
     for idx in leaves.values():
         needed |= merkle.inclusion_nodes(idx, size)
     upper = _upper_nodes(checkpoint)
-    nodes = {key: upper[key] for key in needed if key in upper}
-    nodes.update(fetch_nodes(session, needed - nodes.keys()))
+    kept = {key: upper[key] for key in needed if key in upper}
+    fetched = fetch_nodes(session, needed - kept.keys())
     floor = _upper_floor(size)
-    upper.update((key, value) for key, value in nodes.items() if key[0] >= floor)
+    upper.update((key, value) for key, value in fetched.items() if key[0] >= floor)
+    nodes = kept | fetched
     columns = EVENT_COLUMNS[RECORD_VERSION]
     for ref_id, idx in leaves.items():
         version = by_id[ref_id]

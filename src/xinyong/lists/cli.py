@@ -66,7 +66,7 @@ def check(
         else:
             decision = service.check_restriction(session, found, measure)
         decision = service.record_check(
-            session, LOCAL_OPERATOR, found, decision, channel=Channel.CLI.value
+            session, LOCAL_OPERATOR, found, decision, channel=Channel.CLI
         )
     console.print(decision.model_dump_json(indent=2), highlight=False, soft_wrap=True)
 

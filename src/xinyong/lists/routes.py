@@ -131,7 +131,7 @@ def _check(caller: Caller, keys: KeyRing, body: CheckRequest, eligibility: bool)
         caller.principal,
         subject,
         decision,
-        channel=Channel.API.value,
+        channel=Channel.API,
         operator_user=body.operator_user,
     )
     return Response(recorded.model_dump_json(), media_type="application/json")

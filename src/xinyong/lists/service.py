@@ -58,7 +58,7 @@ from xinyong.lists.schemas import (
     ScoreTier,
 )
 from xinyong.records.service import CONTENT_CONTEXT
-from xinyong.reports.models import query_record_insert
+from xinyong.reports.schemas import Channel
 
 CHECK_PRODUCT: Final = "check"
 RESTRICTION_PURPOSE: Final = "restriction_check"
@@ -1076,34 +1076,20 @@ def record_check(
     subject: IdentifiedSubject,
     decision: CheckDecision,
     *,
-    channel: str,
+    channel: Channel,
     operator_user: str | None = None,
 ) -> CheckDecision:
-    """Record a check as a query record of the caller (product ``check``).
+    """Record a check as a query record of the caller (product ``check``), in the caller's
+    transaction (one Core insert: the record is written, never read back or changed)."""
+    # The reports domain owns query records; it imports this module, so not at the top.
+    from xinyong.reports.service import QueryRequest, insert_query_record, query_record_values
 
-    One Core insert in the caller's transaction (the table's defaults apply as through the
-    ORM): the record is written, never read back or changed, so it skips the unit of work.
-    """
-    record_id = (
-        session.connection()
-        .execute(
-            query_record_insert(),
-            {
-                "product": CHECK_PRODUCT,
-                "channel": channel,
-                "role": principal.role.value,
-                "api_key_id": principal.api_key_id,
-                "subject_account_id": principal.subject_account_id,
-                "institution_id": principal.institution_id,
-                "operator_user": operator_user,
-                "subject_id": subject.id,
-                "purpose": (
-                    RESTRICTION_PURPOSE if decision.check == "restriction" else ELIGIBILITY_PURPOSE
-                ),
-                "as_of": decision.as_of,
-                "outcome": "served",
-            },
-        )
-        .scalar_one()
+    purpose = RESTRICTION_PURPOSE if decision.check == "restriction" else ELIGIBILITY_PURPOSE
+    request = QueryRequest(purpose=purpose, operator_user=operator_user, product=CHECK_PRODUCT)
+    record_id = insert_query_record(
+        session,
+        query_record_values(
+            principal, channel, subject.id, request, outcome="served", as_of=decision.as_of
+        ),
     )
     return decision.model_copy(update={"query_record_id": record_id})

@@ -7,9 +7,8 @@ given: append-only (:class:`~xinyong.db.AppendOnly`).
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import cache
 
-from sqlalchemy import ForeignKey, Index, Insert, LargeBinary, String, UniqueConstraint, insert
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from xinyong.db import AppendOnly, Base, utcnow
@@ -110,9 +109,3 @@ class IssuedReport(AppendOnly, Base):
     coverage: Mapped[str] = mapped_column(String(16))
     # SHA-256 (hex) of the report's canonical JSON without the digest itself.
     digest: Mapped[str] = mapped_column(String(64))
-
-
-@cache
-def query_record_insert() -> Insert:
-    """A query record's insert, built once; returns the new id (written, never changed)."""
-    return insert(QueryRecord).returning(QueryRecord.id)

@@ -60,7 +60,7 @@ from xinyong.reports.consent import (
     PurposeNotPermittedError,
     UnknownPurposeError,
 )
-from xinyong.reports.models import Consent, IssuedReport, QueryRecord, query_record_insert
+from xinyong.reports.models import Consent, IssuedReport, QueryRecord
 from xinyong.reports.profiles import ConsentRule, JurisdictionProfile, PurposeRule
 from xinyong.reports.retention import is_negative, is_retained
 from xinyong.reports.schemas import (
@@ -219,12 +219,15 @@ class Authorization:
     institution: FurnisherRef | None = None
 
 
-def _requester_kind(principal: Principal) -> RequesterKind:
-    if principal.role is Role.SUBJECT:
-        return RequesterKind.SUBJECT
-    if principal.role is Role.OPERATOR:
-        return RequesterKind.OPERATOR
-    return RequesterKind.INSTITUTION
+# Who reads a file, by the role of the key or account that read it.
+_REQUESTER_KINDS = {
+    Role.SUBJECT.value: RequesterKind.SUBJECT,
+    Role.OPERATOR.value: RequesterKind.OPERATOR,
+}
+
+
+def _requester_kind(role: str) -> RequesterKind:
+    return _REQUESTER_KINDS.get(role, RequesterKind.INSTITUTION)
 
 
 def _is_existing_customer(
@@ -424,7 +427,7 @@ def authorize_query(
             f"a query for {rule.code} must cite its legal document in `reference`",
             purpose=rule.code,
         )
-    requester = _requester_kind(principal)
+    requester = _requester_kind(principal.role.value)
     if requester is RequesterKind.SUBJECT:
         if principal.subject_id != subject.id:
             raise NotYourFileError("you may only see your own credit file")
@@ -510,10 +513,15 @@ def query_record_values(
     }
 
 
+@cache
+def _query_record_insert() -> Insert:
+    return insert(QueryRecord).returning(QueryRecord.id)
+
+
 def insert_query_record(session: Session, values: dict[str, Any]) -> int:
     """Write a query record in one Core insert (it is never read back or changed); its id."""
     session.flush()
-    record_id: int = (session.connection().execute(query_record_insert(), values)).scalar_one()
+    record_id: int = session.connection().execute(_query_record_insert(), values).scalar_one()
     return record_id
 
 
@@ -1251,12 +1259,6 @@ def _query_history_statement() -> Select[datetime, str, str, str, str, str]:
     )
 
 
-_REQUESTER_KINDS = {
-    Role.SUBJECT.value: RequesterKind.SUBJECT,
-    Role.OPERATOR.value: RequesterKind.OPERATOR,
-}
-
-
 def _query_history(
     session: Session,
     profile: JurisdictionProfile,
@@ -1275,7 +1277,7 @@ def _query_history(
     return [
         QueryEntry(
             occurred_at=occurred_at,
-            requester_kind=_REQUESTER_KINDS.get(role, RequesterKind.INSTITUTION),
+            requester_kind=_requester_kind(role),
             institution_code=code,
             institution_name=name,
             purpose=purpose,
