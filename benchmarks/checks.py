@@ -663,7 +663,7 @@ def run_in_process(
             else:
                 decision = service.check_eligibility(session, keys, subject, check.measure)
             decided = clock()
-            service.record_check(session, principal, subject, decision, channel=Channel.API.value)
+            service.record_check(session, principal, subject, decision, channel=Channel.API)
             session.commit()
             committed = clock()
         finally:
