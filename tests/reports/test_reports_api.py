@@ -186,6 +186,9 @@ def test_a_report_its_digest_and_its_verification(
     assert report["digest"]["algorithm"] == "sha256"
     digest = report["digest"]["value"]
     assert digest_of(report) == digest == response.headers["X-Report-Digest"]
+    # The body is the report's canonical JSON: keys sorted, no spaces, UTF-8.
+    canonical = json.dumps(report, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert response.content == canonical.encode("utf-8")
     assert response.headers["X-Report-Id"] == report["report_id"]
     assert report["subject"]["identifier"] != person
     assert report["subject"]["identifier_masked"] is True

@@ -56,14 +56,16 @@ from xinyong.identity.crypto import KeyRing
 from xinyong.identity.service import get_subject
 from xinyong.institutions.models import Institution
 from xinyong.reports.models import Consent, IssuedReport, QueryRecord
-from xinyong.reports.schemas import Channel, Coverage, CreditReport, RequesterKind
+from xinyong.reports.schemas import Channel, Coverage, CreditReport, Digest, RequesterKind
 from xinyong.reports.service import (
     QueryRequest,
     ReportNotFoundError,
     assemble_file,
+    canonical_json,
     list_query_records,
     report_digest,
     request_report,
+    seal_report,
     verify_report,
 )
 
@@ -718,8 +720,14 @@ def test_old_query_records_leave_the_report(
                 )
             )
     report = issue(factory, keys, operator(), subject_id, "subject_request")
-    # Two years of queries in the report; one year in the summary.
-    assert len(report.query_records) == 2
+    # Two years of queries in the report, newest first, to the microsecond; one year in
+    # the summary.
+    assert [entry.occurred_at for entry in report.query_records] == [
+        now - timedelta(days=30),
+        now - timedelta(days=400),
+    ]
+    assert all(entry.occurred_at.tzinfo is UTC for entry in report.query_records)
+    assert {entry.institution_code for entry in report.query_records} == {"lender-b"}
     assert report.summary.queries.institution_queries_12_months == {"loan_approval": 1}
 
 
@@ -750,6 +758,14 @@ def test_the_digest_covers_the_report_and_can_be_verified(
     assert canonical_sha256(changed) != report.digest.value
     reparsed = CreditReport.model_validate(document)
     assert report_digest(reparsed) == report.digest.value
+
+    # Sealing computes the digest and the canonical JSON of the whole report in one pass.
+    issued = report.digest.value
+    report.digest = Digest(value="0" * 64)
+    sealed = seal_report(report)
+    assert report.digest.value == issued
+    assert sealed == canonical_json(json.loads(report.model_dump_json()))
+    assert canonical_sha256(json.loads(sealed)) == issued
 
     with factory() as session:
         valid = verify_report(session, report.report_id, report.digest.value.upper())

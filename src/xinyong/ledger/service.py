@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -645,6 +645,30 @@ def _latest_checkpoint_row(session: Session) -> CheckpointRow | None:
     return CheckpointRow(int(row.size), bytes(row.root), row.note) if row else None
 
 
+@cache
+def latest_checkpoint_columns() -> tuple[
+    ColumnElement[int], ColumnElement[bytes], ColumnElement[str]
+]:
+    """The latest checkpoint's size, root and note as columns (all null before the first).
+
+    For a caller that reads it in a statement of its own making (a report reads it with the
+    subject's rights flags); :func:`checkpoint_row` turns the values back into a row.
+    """
+    latest = _latest_checkpoint_statement()
+    return (
+        latest.with_only_columns(LedgerCheckpoint.size).scalar_subquery(),
+        latest.with_only_columns(LedgerCheckpoint.root).scalar_subquery(),
+        latest.with_only_columns(LedgerCheckpoint.note).scalar_subquery(),
+    )
+
+
+def checkpoint_row(size: int | None, root: bytes | None, note: str | None) -> CheckpointRow | None:
+    """The values of :func:`latest_checkpoint_columns` as a checkpoint, or None."""
+    if size is None or root is None or note is None:
+        return None
+    return CheckpointRow(int(size), bytes(root), note)
+
+
 class VersionRow(Protocol):
     """A record version as read: an object with (at least) its event's columns."""
 
@@ -682,21 +706,38 @@ def record_version_proofs(
 ) -> ReportProofs:
     """Inclusion proofs of record versions to a signed checkpoint that covers them all.
 
-    The versions are the rows the caller has read (a report's file): their events are
-    formed from them, not read again. ``leaf_indexes`` maps version ids to their leaves
-    where the caller read those with the versions; otherwise they are looked up.
+    The versions are the rows the caller has read: their events are formed from them, not
+    read again. ``leaf_indexes`` maps version ids to their leaves where the caller read
+    those with the versions; otherwise they are looked up. The latest checkpoint is read
+    here; :func:`prove_record_versions` takes one the caller read.
+    """
+    leaves: Mapping[int, int] | None = leaf_indexes
+    if leaves is None:
+        found: dict[int, int] = {}
+        connection = session.connection()
+        for chunk in in_batches(sorted(version.id for version in versions)):
+            for idx, ref_id in connection.execute(_version_leaves_statement(), {"ref_ids": chunk}):
+                found[int(ref_id)] = int(idx)
+        leaves = found
+    return prove_record_versions(session, versions, leaves, _latest_checkpoint_row(session))
+
+
+def prove_record_versions(
+    session: Session,
+    versions: Sequence[VersionRow],
+    leaves: Mapping[int, int],
+    latest: CheckpointRow | None,
+) -> ReportProofs:
+    """Inclusion proofs of the versions at ``leaves`` (version id to leaf index), to
+    ``latest``: the latest checkpoint as the caller read it (None when there was none).
+
+    Where it does not cover every leaf (leaves appended since), the tree is checkpointed
+    now and the proofs go to that checkpoint. Versions without a leaf get no proof.
     """
     keys = session_keys(session)
     by_id = {version.id: version for version in versions}
-    leaves: dict[int, int] = {}
-    if leaf_indexes is not None:
-        leaves = {ref_id: idx for ref_id, idx in leaf_indexes.items() if ref_id in by_id}
-    else:
-        connection = session.connection()
-        for chunk in in_batches(sorted(by_id)):
-            for idx, ref_id in connection.execute(_version_leaves_statement(), {"ref_ids": chunk}):
-                leaves[int(ref_id)] = int(idx)
-    checkpoint = _latest_checkpoint_row(session)
+    leaves = {ref_id: idx for ref_id, idx in leaves.items() if ref_id in by_id}
+    checkpoint = latest
     if checkpoint is None or (leaves and max(leaves.values()) >= checkpoint.size):
         made = make_checkpoint(session, keys)
         checkpoint = CheckpointRow(made.size, made.root, made.note)

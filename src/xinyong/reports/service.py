@@ -17,6 +17,7 @@ A report request goes through three steps:
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import hashlib
 import json
@@ -29,13 +30,25 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Integer, Row, Select, bindparam, func, insert, select
+from sqlalchemy import (
+    JSON,
+    Insert,
+    Integer,
+    Row,
+    ScalarSelect,
+    Select,
+    bindparam,
+    func,
+    insert,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from xinyong.audit.schemas import StaffAction
 from xinyong.audit.service import record_staff_action
 from xinyong.catalog.service import get_catalog
-from xinyong.db import transaction, utcnow
+from xinyong.db import UTCDateTime, transaction, utcnow
 from xinyong.errors import NotFoundError, PermissionDeniedError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
@@ -53,7 +66,14 @@ from xinyong.institutions.schemas import Principal, Role
 from xinyong.institutions.service import InstitutionNotFoundError
 from xinyong.ledger.models import LedgerLeaf
 from xinyong.ledger.note import SignedNote, b64
-from xinyong.ledger.service import RECORD_VERSION, record_version_proofs, session_keys
+from xinyong.ledger.service import (
+    RECORD_VERSION,
+    CheckpointRow,
+    checkpoint_row,
+    latest_checkpoint_columns,
+    prove_record_versions,
+    session_keys,
+)
 from xinyong.records.models import CreditRecord, RecordVersion
 from xinyong.records.service import CONTENT_CONTEXT, RECORD_KEY_CONTEXT
 from xinyong.reports.consent import (
@@ -97,7 +117,7 @@ from xinyong.reports.schemas import (
     Summary,
 )
 from xinyong.rights.disputes import dispute_flags
-from xinyong.rights.presence import rights_presence
+from xinyong.rights.presence import RightsPresence, presence_columns
 from xinyong.rights.repaired import repaired_record_ids
 from xinyong.rights.service import statements_as_of
 
@@ -751,11 +771,13 @@ def assemble_file(
 # --- the report -------------------------------------------------------------------------------
 
 
+def _canonical_text(document: Any) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(document: Any) -> bytes:
     """The canonical bytes a digest is computed over: sorted keys, no spaces, UTF-8."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _canonical_text(document).encode("utf-8")
 
 
 def report_digest(report: CreditReport | dict[str, Any]) -> str:
@@ -763,6 +785,24 @@ def report_digest(report: CreditReport | dict[str, Any]) -> str:
     document = report.model_dump(mode="json") if isinstance(report, CreditReport) else dict(report)
     document.pop("digest", None)
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def seal_report(report: CreditReport) -> bytes:
+    """Set the report's digest; return the report as canonical JSON, digest included.
+
+    One serialisation serves both: the canonical form of a JSON object is its members in
+    key order, so the members are encoded once, hashed without the digest, and joined again
+    with it. The result is what :func:`canonical_json` gives for the whole report.
+    """
+    document = report.model_dump(mode="json")
+    document.pop("digest", None)
+    names = sorted(document)
+    members = [f"{_canonical_text(name)}:{_canonical_text(document[name])}" for name in names]
+    digest = hashlib.sha256(f"{{{','.join(members)}}}".encode()).hexdigest()
+    report.digest = Digest(value=digest)
+    sealed = _canonical_text(report.digest.model_dump(mode="json"))
+    members.insert(bisect.bisect(names, "digest"), f'"digest":{sealed}')
+    return f"{{{','.join(members)}}}".encode()
 
 
 def _new_report_id(now: datetime) -> str:
@@ -851,6 +891,9 @@ def _mask_key(key: str) -> str:
 class IssuedReportResult:
     report: CreditReport
     query_record_id: int
+    # The report as canonical JSON, digest included (:func:`seal_report`): the JSON the API
+    # returns, so the body itself is what the digest is checked against.
+    canonical: bytes
 
 
 def _subtract_months(day: date, months: int) -> date:
@@ -921,9 +964,156 @@ def _report_score(
     )
 
 
+def _next_query_record_id(dialect: str) -> Any:
+    """The id the next query record takes, as a column: drawn from the sequence on
+    PostgreSQL; on SQLite, one past the largest, which holds because every transaction
+    there holds the write lock from its start (``BEGIN IMMEDIATE``, :mod:`xinyong.db`)."""
+    if dialect == "postgresql":
+        return func.nextval(func.pg_get_serial_sequence(QueryRecord.__tablename__, "id"))
+    highest: ScalarSelect[int] = select(
+        func.coalesce(func.max(QueryRecord.id), 0) + 1
+    ).scalar_subquery()
+    return highest
+
+
+def _query_history_column(dialect: str) -> Any:
+    """The served queries of the subject's file from ``since`` to ``cutoff`` as one JSON
+    array of ``[occurred_at, role, purpose, product, institution code, institution name,
+    id]``, the time in UTC (ISO 8601, no offset): a column of the follow-up statement, so the
+    history costs no statement of its own. :func:`_query_entries` reads it back."""
+    if dialect == "postgresql":
+        occurred_at: Any = func.timezone("UTC", QueryRecord.occurred_at)
+        build, aggregate = func.json_build_array, func.json_agg
+    else:  # SQLite keeps UTC timestamps as ISO 8601 text
+        occurred_at = QueryRecord.occurred_at
+        build, aggregate = func.json_array, func.json_group_array
+    entry = build(
+        occurred_at,
+        QueryRecord.role,
+        QueryRecord.purpose,
+        QueryRecord.product,
+        Institution.code,
+        Institution.name,
+        QueryRecord.id,
+    )
+    history = (
+        select(aggregate(entry))
+        .select_from(QueryRecord)
+        .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
+        .where(
+            QueryRecord.subject_id == bindparam("subject_id", type_=Integer),
+            QueryRecord.outcome == "served",
+            QueryRecord.occurred_at >= bindparam("since", type_=UTCDateTime()),
+            QueryRecord.occurred_at < bindparam("cutoff", type_=UTCDateTime()),
+        )
+        .scalar_subquery()
+    )
+    return type_coerce(history, JSON)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _query_entries(history: list[list[Any]] | None) -> list[QueryEntry]:
+    """The history column's entries, newest first."""
+    entries = [
+        (_utc(datetime.fromisoformat(occurred_at)), record_id, role, rest)
+        for occurred_at, role, *rest, record_id in history or []
+    ]
+    entries.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
+    return [
+        QueryEntry(
+            occurred_at=occurred_at,
+            requester_kind=_requester_kind(role),
+            purpose=purpose,
+            product=product,
+            institution_code=code,
+            institution_name=name,
+        )
+        for occurred_at, _, role, (purpose, product, code, name) in entries
+    ]
+
+
+@cache
+def _file_followup_statement(dialect: str) -> Select[*tuple[Any, ...]]:
+    """What a report reads once it has the file, in one statement: whether the subject has
+    statements, disputes or repaired items, the latest ledger checkpoint, the file's query
+    history and the id the report's query record will take (written with the report,
+    :func:`_record_issue`)."""
+    return select(
+        *presence_columns(),
+        *latest_checkpoint_columns(),
+        _query_history_column(dialect),
+        _next_query_record_id(dialect),
+    )
+
+
+@dataclass(frozen=True)
+class _FileFollowup:
+    presence: RightsPresence
+    checkpoint: CheckpointRow | None
+    # Served queries of the file in the two years up to the as-of date, newest first: the
+    # report's own query is recorded after this is read.
+    history: list[QueryEntry]
+    query_record_id: int
+
+
+def _file_followup(
+    session: Session, profile: JurisdictionProfile, subject_id: int, as_of: date, cutoff: datetime
+) -> _FileFollowup:
+    since = _start_of_day(profile, _subtract_months(as_of, QUERY_HISTORY_MONTHS))
+    session.flush()
+    connection = session.connection()
+    row = connection.execute(
+        _file_followup_statement(connection.dialect.name),
+        {"subject_id": subject_id, "since": since, "cutoff": cutoff},
+    ).one()
+    return _FileFollowup(
+        presence=RightsPresence.of(*row[:3]),
+        checkpoint=checkpoint_row(*row[3:6]),
+        history=_query_entries(row[6]),
+        query_record_id=int(row[7]),
+    )
+
+
+@cache
+def _issue_statement(query_keys: tuple[str, ...], issued_keys: tuple[str, ...]) -> Insert:
+    """PostgreSQL: the query record and the issued-report entry in one statement (the query
+    record in a data-modifying CTE). Parameters are the columns prefixed ``query_`` and
+    ``issued_``."""
+    query_record = insert(QueryRecord).values(
+        {key: bindparam(f"query_{key}") for key in query_keys}
+    )
+    return (
+        insert(IssuedReport)
+        .values({key: bindparam(f"issued_{key}") for key in issued_keys})
+        .add_cte(query_record.cte("query_record"), nest_here=True)
+    )
+
+
+@cache
+def _query_record_insert_with_id() -> Insert:
+    return insert(QueryRecord)
+
+
 @cache
 def _issued_report_insert() -> Insert:
     return insert(IssuedReport)
+
+
+def _record_issue(session: Session, query: dict[str, Any], issued: dict[str, Any]) -> None:
+    """Write a report's query record (its id reserved) and its issued-report entry: the
+    report's last statement, so nothing before it has written anything of the report."""
+    session.flush()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        parameters = {f"query_{key}": value for key, value in query.items()}
+        parameters.update((f"issued_{key}", value) for key, value in issued.items())
+        connection.execute(_issue_statement(tuple(query), tuple(issued)), parameters)
+    else:
+        connection.execute(_query_record_insert_with_id(), query)
+        connection.execute(_issued_report_insert(), issued)
 
 
 def issue_report(
@@ -959,8 +1149,9 @@ def issue_report(
         for_report=True,
     )
     requester = authorization.requester
+    followup = _file_followup(session, profile, subject.id, as_of, credit_file.cutoff)
+    presence, query_id = followup.presence, followup.query_record_id
     # A repaired item is no longer shared (RULES.md 12); the subject and staff see it marked.
-    presence = rights_presence(session, subject.id)
     repaired = (
         repaired_record_ids(
             session, [item.record.id for item in credit_file.items], credit_file.cutoff
@@ -979,20 +1170,6 @@ def issue_report(
     report_id = _new_report_id(generated_at)
     # Scored before the query is recorded: a query never counts against its own score.
     score = _report_score(session, keys, profile, subject, authorization)
-    query_id = insert_query_record(
-        session,
-        query_record_values(
-            principal,
-            channel,
-            subject.id,
-            request,
-            outcome="served",
-            consent_id=authorization.consent.id if authorization.consent else None,
-            as_of=as_of,
-            report_id=report_id,
-            chargeable=chargeable,
-        ),
-    )
 
     statements = (
         statements_as_of(session, keys, subject.id, record_ids, credit_file.cutoff)
@@ -1017,7 +1194,7 @@ def issue_report(
     )
     disputed = {flag.record_id for flag in disputes if flag.flagged}
     # Every item's version, proved to be in the record ledger at a signed checkpoint.
-    proofs = record_version_proofs(
+    proofs = prove_record_versions(
         session,
         [item.version for item in credit_file.items],
         {
@@ -1025,6 +1202,7 @@ def issue_report(
             for item in credit_file.items
             if item.leaf_index is not None
         },
+        followup.checkpoint,
     )
     checkpoint_note = SignedNote.parse(proofs.checkpoint.note)
     ledger_keys = session_keys(session)
@@ -1091,7 +1269,7 @@ def issue_report(
     for entries in sections.values():
         entries.sort(key=lambda entry: (entry.valid_from, entry.record_id), reverse=True)
 
-    history = _query_history(session, profile, subject.id, as_of, credit_file.cutoff, query_id)
+    history = followup.history
     since_12 = _start_of_day(profile, _subtract_months(as_of, 12))
     recent = [entry for entry in history if entry.occurred_at >= since_12]
     view = view_subject(keys, subject, reveal=requester is RequesterKind.SUBJECT or reveal)
@@ -1196,9 +1374,22 @@ def issue_report(
         ),
         digest=Digest(value="0" * 64),
     )
-    report.digest = Digest(value=report_digest(report))
-    session.connection().execute(
-        _issued_report_insert(),
+    canonical = seal_report(report)
+    query = query_record_values(
+        principal,
+        channel,
+        subject.id,
+        request,
+        outcome="served",
+        consent_id=authorization.consent.id if authorization.consent else None,
+        as_of=as_of,
+        report_id=report_id,
+        chargeable=chargeable,
+    )
+    query["id"] = query_id
+    _record_issue(
+        session,
+        query,
         {
             "report_id": report_id,
             "query_record_id": query_id,
@@ -1233,58 +1424,7 @@ def issue_report(
                 reason=request.reference,
             )
     session.flush()
-    return IssuedReportResult(report=report, query_record_id=query_id)
-
-
-@cache
-def _query_history_statement() -> Select[datetime, str, str, str, str, str]:
-    return (
-        select(
-            QueryRecord.occurred_at,
-            QueryRecord.role,
-            QueryRecord.purpose,
-            QueryRecord.product,
-            Institution.code,
-            Institution.name,
-        )
-        .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
-        .where(
-            QueryRecord.subject_id == bindparam("subject_id"),
-            QueryRecord.outcome == "served",
-            QueryRecord.occurred_at >= bindparam("since"),
-            QueryRecord.occurred_at < bindparam("cutoff"),
-            QueryRecord.id != bindparam("exclude_id"),
-        )
-        .order_by(QueryRecord.occurred_at.desc(), QueryRecord.id.desc())
-    )
-
-
-def _query_history(
-    session: Session,
-    profile: JurisdictionProfile,
-    subject_id: int,
-    as_of: date,
-    cutoff: datetime,
-    exclude_id: int,
-) -> list[QueryEntry]:
-    """Served queries of the subject's file in the two years up to ``as_of``."""
-    since = _start_of_day(profile, _subtract_months(as_of, QUERY_HISTORY_MONTHS))
-    session.flush()
-    rows = session.connection().execute(
-        _query_history_statement(),
-        {"subject_id": subject_id, "since": since, "cutoff": cutoff, "exclude_id": exclude_id},
-    )
-    return [
-        QueryEntry(
-            occurred_at=occurred_at,
-            requester_kind=_requester_kind(role),
-            institution_code=code,
-            institution_name=name,
-            purpose=purpose,
-            product=product,
-        )
-        for occurred_at, role, purpose, product, code, name in rows
-    ]
+    return IssuedReportResult(report=report, query_record_id=query_id, canonical=canonical)
 
 
 def request_report(
