@@ -48,7 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xinyong.audit.schemas import StaffAction
 from xinyong.audit.service import record_staff_action
 from xinyong.catalog.service import get_catalog
-from xinyong.db import UTCDateTime, transaction, utcnow
+from xinyong.db import UTCDateTime, as_utc, transaction, utcnow
 from xinyong.errors import NotFoundError, PermissionDeniedError, XinyongError
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.identifiers import (
@@ -1011,14 +1011,10 @@ def _query_history_column(dialect: str) -> Any:
     return type_coerce(history, JSON)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _query_entries(history: list[list[Any]] | None) -> list[QueryEntry]:
     """The history column's entries, newest first."""
     entries = [
-        (_utc(datetime.fromisoformat(occurred_at)), record_id, role, rest)
+        (as_utc(datetime.fromisoformat(occurred_at)), record_id, role, rest)
         for occurred_at, role, *rest, record_id in history or []
     ]
     entries.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
@@ -1093,18 +1089,14 @@ def _issue_statement(query_keys: tuple[str, ...], issued_keys: tuple[str, ...]) 
 
 
 @cache
-def _query_record_insert_with_id() -> Insert:
-    return insert(QueryRecord)
-
-
-@cache
 def _issued_report_insert() -> Insert:
     return insert(IssuedReport)
 
 
 def _record_issue(session: Session, query: dict[str, Any], issued: dict[str, Any]) -> None:
-    """Write a report's query record (its id reserved) and its issued-report entry: the
-    report's last statement, so nothing before it has written anything of the report."""
+    """Write a report's query record (its id reserved) and its issued-report entry, once
+    everything the report shows has been read: one statement on PostgreSQL, two inserts on
+    SQLite (whose statements cost no round trip)."""
     session.flush()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
@@ -1112,7 +1104,7 @@ def _record_issue(session: Session, query: dict[str, Any], issued: dict[str, Any
         parameters.update((f"issued_{key}", value) for key, value in issued.items())
         connection.execute(_issue_statement(tuple(query), tuple(issued)), parameters)
     else:
-        connection.execute(_query_record_insert_with_id(), query)
+        connection.execute(_query_record_insert(), query)
         connection.execute(_issued_report_insert(), issued)
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.catalog.schemas import RecordType
 from xinyong.catalog.service import get_catalog
+from xinyong.db import as_utc
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
 from xinyong.reports.models import QueryRecord
@@ -51,7 +52,6 @@ from xinyong.scoring.snapshot import (
     REPAIRED_FILE,
     SUBJECTS_FILE,
     SUBJECTS_SCHEMA,
-    as_utc,
     items_schema,
     iter_version_files,
     read_snapshot_manifest,

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from xinyong.catalog.schemas import FieldType, RecordType
 from xinyong.catalog.service import get_catalog
-from xinyong.db import utcnow
+from xinyong.db import as_utc, utcnow
 from xinyong.identity.crypto import KeyRing
 from xinyong.identity.models import Subject
 from xinyong.records.models import CreditRecord, RecordVersion
@@ -133,10 +133,6 @@ def typed_fields(record_type: RecordType, fields: Mapping[str, Any] | None) -> d
         for spec in record_type.fields
         if spec.type in _ARROW_TYPES
     }
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True)
