@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reports.helpers import (
@@ -60,6 +60,8 @@ from xinyong.reports.schemas import Channel, Coverage, CreditReport, Digest, Req
 from xinyong.reports.service import (
     QueryRequest,
     ReportNotFoundError,
+    _file_followup,
+    _standing,
     assemble_file,
     canonical_json,
     list_query_records,
@@ -421,13 +423,21 @@ def test_a_valid_consent_allows_the_query(
     assert (issued.profile, issued.profile_version) == ("cn", CN.version)
 
 
-def test_the_newest_usable_consent_is_cited(
+def consents_older_and_revoked(
     factory: sessionmaker[Session], keys: KeyRing, lender: Institution
-) -> None:
+) -> tuple[int, int, int]:
+    """A person with two consents to ``lender``, the newer revoked: (subject, older, newer)."""
     subject_id = make_subject(factory, keys, "resident_id", new_resident_id())
     older = new_consent(factory, keys, lender, subject_id, ["loan_approval"])
     newer = new_consent(factory, keys, lender, subject_id, ["loan_approval", "employment"])
     revoke(factory, querier(lender), newer)
+    return subject_id, older, newer
+
+
+def test_the_newest_usable_consent_is_cited(
+    factory: sessionmaker[Session], keys: KeyRing, lender: Institution
+) -> None:
+    subject_id, older, _ = consents_older_and_revoked(factory, keys, lender)
     # The score-only consent does not cover a report.
     score_only = new_consent(factory, keys, lender, subject_id, ["loan_approval"], scope="score")
     report = issue(factory, keys, querier(lender), subject_id, "loan_approval")
@@ -453,6 +463,79 @@ def test_the_newest_usable_consent_is_cited(
         "consent_revoked",
         403,
     )
+
+
+def test_the_standing_read_with_a_report_holds_each_consent_exactly(
+    factory: sessionmaker[Session], keys: KeyRing, lender: Institution
+) -> None:
+    # A report reads the consents as JSON in the statement that also reads what follows the
+    # file: the terms come back as stored, to the microsecond, in UTC, newest first.
+    subject_id, older, newer = consents_older_and_revoked(factory, keys, lender)
+    granted = midday(days_ago(3)).replace(microsecond=123456)
+    set_consent_period(factory, older, granted, granted + timedelta(days=30, microseconds=7))
+    with factory() as session:
+        stored = {c.id: c for c in session.scalars(select(Consent))}
+        standing = _standing(session, CN, lender.id, subject_id, report_as_of=CN.today())
+        plain = _standing(session, CN, lender.id, subject_id)
+        followup = _file_followup(session, CN, subject_id, CN.today())
+        dialect = session.get_bind().dialect.name
+    assert [terms.id for terms in standing.consents] == [newer, older]
+    for terms in standing.consents:
+        consent = stored[terms.id]
+        assert (terms.purposes, terms.scope, terms.evidence_kind) == (
+            consent.purposes,
+            consent.scope,
+            consent.evidence_kind,
+        )
+        assert (terms.granted_at, terms.expires_at, terms.revoked_at) == (
+            consent.granted_at,
+            consent.expires_at,
+            consent.revoked_at,
+        )
+        assert terms.granted_at.tzinfo is UTC
+    assert stored[older].granted_at.microsecond == 123456
+    assert stored[newer].revoked_at is not None
+    assert standing.consents == plain.consents
+    assert plain.followup is None
+    # What follows the file is the same as read on its own, but for the id it reserves: on
+    # PostgreSQL each read draws the next from the sequence.
+    assert standing.followup is not None
+    assert standing.followup.presence == followup.presence
+    assert standing.followup.checkpoint == followup.checkpoint
+    assert standing.followup.history == followup.history
+    step = 1 if dialect == "postgresql" else 0
+    assert followup.query_record_id == standing.followup.query_record_id + step
+
+
+def test_an_institutions_report_reads_the_subject_in_two_statements_and_its_file_in_one(
+    factory: sessionmaker[Session], keys: KeyRing, lender: Institution, by_bank: Furnish
+) -> None:
+    person = new_resident_id()
+    by_bank(account_row(person, "LOAN-2024-000124"))
+    subject_id = subject_id_of(factory, keys, person)
+    new_consent(factory, keys, lender, subject_id, ["loan_approval"])
+    issue(factory, keys, querier(lender), subject_id, "loan_approval")  # a first checkpoint
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.split(None, 1)[0].upper())
+
+    engine = factory.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        report = issue(factory, keys, querier(lender), subject_id, "loan_approval")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(report.credit_accounts) == 1
+    # The subject; the institution's standing with everything read about the subject
+    # besides its file; the file. (The proofs' subtree hashes of this small tree are all
+    # kept in memory for the checkpoint, so no statement reads them.) Then the writes: one
+    # statement on PostgreSQL, two inserts on SQLite, whose transaction begins with the
+    # write lock.
+    if engine.dialect.name == "postgresql":
+        assert statements == ["SELECT", "SELECT", "SELECT", "WITH"]
+    else:
+        assert statements == ["BEGIN", "SELECT", "SELECT", "SELECT", "INSERT", "INSERT"]
 
 
 def test_a_consent_with_evidence_the_purpose_does_not_accept(

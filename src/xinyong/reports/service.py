@@ -237,6 +237,8 @@ class Authorization:
     exempt_as_existing_customer: bool = False
     # The querying institution, as the report names it (institution queriers).
     institution: FurnisherRef | None = None
+    # Read with the institution's standing for a report (authorize_query(for_report=True)).
+    followup: _FileFollowup | None = None
 
 
 # Who reads a file, by the role of the key or account that read it.
@@ -306,53 +308,97 @@ class Standing:
     institution: FurnisherRef
     permitted_purposes: list[str]
     consents: list[ConsentTerms]  # newest first
+    # For a report (``_standing(..., report_as_of=…)``): what the report reads next about
+    # the subject, read in the same statement.
+    followup: _FileFollowup | None = None
+
+
+def _consents_column(dialect: str) -> Any:
+    """The subject's consents to the querying institution as one JSON array of ``[id,
+    purposes, scope, evidence_kind, granted_at, expires_at, revoked_at]``, the times in UTC
+    (ISO 8601): :func:`_consent_terms` reads it back."""
+    times: list[Any] = [Consent.granted_at, Consent.expires_at, Consent.revoked_at]
+    purposes: Any = Consent.purposes
+    if dialect == "postgresql":
+        build, aggregate = func.json_build_array, func.json_agg
+        times = [func.timezone("UTC", column) for column in times]
+    else:  # SQLite keeps JSON and UTC timestamps as text
+        build, aggregate = func.json_array, func.json_group_array
+        purposes = func.json(purposes)
+    consents = (
+        select(aggregate(build(Consent.id, purposes, Consent.scope, Consent.evidence_kind, *times)))
+        .where(
+            Consent.institution_id == Institution.id,
+            Consent.subject_id == bindparam("subject_id", type_=Integer),
+        )
+        .scalar_subquery()
+    )
+    return type_coerce(consents, JSON)
+
+
+def _consent_terms(consents: list[list[Any]] | None) -> list[ConsentTerms]:
+    """The consents column's entries, newest first."""
+    terms = [
+        ConsentTerms(
+            id=consent_id,
+            purposes=purposes,
+            scope=scope,
+            evidence_kind=evidence_kind,
+            granted_at=as_utc(datetime.fromisoformat(granted_at)),
+            expires_at=as_utc(datetime.fromisoformat(expires_at)),
+            revoked_at=as_utc(datetime.fromisoformat(revoked_at)) if revoked_at else None,
+        )
+        for consent_id, purposes, scope, evidence_kind, granted_at, expires_at, revoked_at in (
+            consents or []
+        )
+    ]
+    terms.sort(key=lambda consent: consent.id, reverse=True)
+    return terms
 
 
 @cache
-def _standing_statement() -> Select[
-    str, str, str | None, list[str], int, list[str], str, str, datetime, datetime, datetime | None
-]:
-    consent = (Consent.institution_id == Institution.id) & (
-        Consent.subject_id == bindparam("subject_id", type_=Integer)
+def _standing_statement(dialect: str, followup: bool) -> Select[*tuple[Any, ...]]:
+    """The institution and the subject's consents to it, in one row; with ``followup``,
+    also the columns of :func:`_file_followup_columns`."""
+    columns: tuple[Any, ...] = (
+        Institution.code,
+        Institution.name,
+        Institution.name_en,
+        Institution.permitted_purposes,
+        _consents_column(dialect),
     )
-    return (
-        select(
-            Institution.code,
-            Institution.name,
-            Institution.name_en,
-            Institution.permitted_purposes,
-            Consent.id,
-            Consent.purposes,
-            Consent.scope,
-            Consent.evidence_kind,
-            Consent.granted_at,
-            Consent.expires_at,
-            Consent.revoked_at,
-        )
-        .select_from(Institution)
-        .outerjoin(Consent, consent)
-        .where(Institution.id == bindparam("institution_id", type_=Integer))
-        .order_by(Consent.id.desc())
-    )
+    if followup:
+        columns += _file_followup_columns(dialect)
+    return select(*columns).where(Institution.id == bindparam("institution_id", type_=Integer))
 
 
-def _standing(session: Session, institution_id: int, subject_id: int) -> Standing:
-    """One statement: the institution and the consents the subject gave it."""
+def _standing(
+    session: Session,
+    profile: JurisdictionProfile,
+    institution_id: int,
+    subject_id: int,
+    *,
+    report_as_of: date | None = None,
+) -> Standing:
+    """One statement: the institution and the consents the subject gave it. With
+    ``report_as_of``, also what a report as of that day reads about the subject besides its
+    file (:func:`_file_followup`), which then costs no statement of its own."""
     session.flush()
-    rows = (
-        session.connection()
-        .execute(
-            _standing_statement(), {"institution_id": institution_id, "subject_id": subject_id}
-        )
-        .all()
-    )
-    if not rows:
+    connection = session.connection()
+    parameters: dict[str, Any] = {"institution_id": institution_id, "subject_id": subject_id}
+    if report_as_of is not None:
+        parameters |= _followup_parameters(profile, report_as_of)
+    row = connection.execute(
+        _standing_statement(connection.dialect.name, report_as_of is not None), parameters
+    ).one_or_none()
+    if row is None:
         raise InstitutionNotFoundError(f"institution {institution_id} does not exist")
-    code, name, name_en, permitted = rows[0][:4]
+    code, name, name_en, permitted, consents = row[:5]
     return Standing(
         institution=FurnisherRef(code=code, name=name, name_en=name_en),
         permitted_purposes=permitted,
-        consents=[ConsentTerms(*row[4:]) for row in rows if row[4] is not None],
+        consents=_consent_terms(consents),
+        followup=_FileFollowup.of(row[5:]) if report_as_of is not None else None,
     )
 
 
@@ -423,8 +469,14 @@ def authorize_query(
     profile: JurisdictionProfile,
     subject: Subject,
     request: QueryRequest,
+    *,
+    for_report: bool = False,
 ) -> Authorization:
-    """Check a query against the profile, the caller's permissions and the consents."""
+    """Check a query against the profile, the caller's permissions and the consents.
+
+    ``for_report``: an institution's standing is read together with what the report reads
+    next about the subject (:attr:`Authorization.followup`).
+    """
     rule = profile.purpose(request.purpose)
     if rule is None:
         raise UnknownPurposeError(
@@ -456,27 +508,39 @@ def authorize_query(
         return Authorization(rule, requester, None, Coverage.FULL, as_of)
     if principal.institution_id is None:  # pragma: no cover - querier keys have one
         raise PurposeNotPermittedError("this key belongs to no institution")
-    standing = _standing(session, principal.institution_id, subject.id)
+    standing = _standing(
+        session,
+        profile,
+        principal.institution_id,
+        subject.id,
+        report_as_of=as_of if for_report else None,
+    )
     if rule.code not in standing.permitted_purposes:
         raise PurposeNotPermittedError(
             f"institution {standing.institution.code} is not permitted the purpose {rule.code}",
             purpose=rule.code,
         )
-    named = standing.institution
-    if rule.consent is ConsentRule.NOT_REQUIRED:
-        return Authorization(rule, requester, None, Coverage.FULL, as_of, institution=named)
-    if rule.exemption == "existing_customer" and _is_existing_customer(
-        session, keys, principal.institution_id, subject.id
-    ):
+
+    def granted(
+        consent: ConsentTerms | None, coverage: Coverage, *, existing_customer: bool = False
+    ) -> Authorization:
         return Authorization(
             rule,
             requester,
-            None,
-            Coverage.FULL,
+            consent,
+            coverage,
             as_of,
-            exempt_as_existing_customer=True,
-            institution=named,
+            exempt_as_existing_customer=existing_customer,
+            institution=standing.institution,
+            followup=standing.followup,
         )
+
+    if rule.consent is ConsentRule.NOT_REQUIRED:
+        return granted(None, Coverage.FULL)
+    if rule.exemption == "existing_customer" and _is_existing_customer(
+        session, keys, principal.institution_id, subject.id
+    ):
+        return granted(None, Coverage.FULL, existing_customer=True)
     try:
         consent = _find_consent(standing, rule, request.product, request.consent_id)
     except (
@@ -489,11 +553,9 @@ def authorize_query(
         # Information public by law about an enterprise needs no consent (征信业管理条例
         # Art. 14): without a valid one, the report holds only that.
         if subject.kind != "person" and request.consent_id is None:
-            return Authorization(
-                rule, requester, None, Coverage.PUBLIC_ONLY, as_of, institution=named
-            )
+            return granted(None, Coverage.PUBLIC_ONLY)
         raise
-    return Authorization(rule, requester, consent, Coverage.FULL, as_of, institution=named)
+    return granted(consent, Coverage.FULL)
 
 
 # --- query records ----------------------------------------------------------------------------
@@ -744,8 +806,10 @@ def assemble_file(
         parameters["record_types"] = sorted(record_types)
     latest: dict[int, Row[Any]] = {}
     session.flush()
-    for row in session.connection().execute(
-        _file_statement(record_types is not None, for_report), parameters
+    for row in (
+        session.connection()
+        .execute(_file_statement(record_types is not None, for_report), parameters)
+        .all()
     ):
         latest[row[0]] = row
     catalog = get_catalog()
@@ -1032,17 +1096,22 @@ def _query_entries(history: list[list[Any]] | None) -> list[QueryEntry]:
 
 
 @cache
-def _file_followup_statement(dialect: str) -> Select[*tuple[Any, ...]]:
-    """What a report reads once it has the file, in one statement: whether the subject has
+def _file_followup_columns(dialect: str) -> tuple[Any, ...]:
+    """What a report reads about the subject besides its file: whether the subject has
     statements, disputes or repaired items, the latest ledger checkpoint, the file's query
     history and the id the report's query record will take (written with the report,
-    :func:`_record_issue`)."""
-    return select(
+    :func:`_record_issue`). Bound to ``subject_id``, ``since`` and ``cutoff``."""
+    return (
         *presence_columns(),
         *latest_checkpoint_columns(),
         _query_history_column(dialect),
         _next_query_record_id(dialect),
     )
+
+
+@cache
+def _file_followup_statement(dialect: str) -> Select[*tuple[Any, ...]]:
+    return select(*_file_followup_columns(dialect))
 
 
 @dataclass(frozen=True)
@@ -1054,23 +1123,34 @@ class _FileFollowup:
     history: list[QueryEntry]
     query_record_id: int
 
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> _FileFollowup:
+        """From the values of :func:`_file_followup_columns`, in order."""
+        return cls(
+            presence=RightsPresence.of(*row[:3]),
+            checkpoint=checkpoint_row(*row[3:6]),
+            history=_query_entries(row[6]),
+            query_record_id=int(row[7]),
+        )
+
+
+def _followup_parameters(profile: JurisdictionProfile, as_of: date) -> dict[str, datetime]:
+    return {
+        "since": _start_of_day(profile, _subtract_months(as_of, QUERY_HISTORY_MONTHS)),
+        "cutoff": profile.end_of_day(as_of),
+    }
+
 
 def _file_followup(
-    session: Session, profile: JurisdictionProfile, subject_id: int, as_of: date, cutoff: datetime
+    session: Session, profile: JurisdictionProfile, subject_id: int, as_of: date
 ) -> _FileFollowup:
-    since = _start_of_day(profile, _subtract_months(as_of, QUERY_HISTORY_MONTHS))
     session.flush()
     connection = session.connection()
     row = connection.execute(
         _file_followup_statement(connection.dialect.name),
-        {"subject_id": subject_id, "since": since, "cutoff": cutoff},
+        {"subject_id": subject_id, **_followup_parameters(profile, as_of)},
     ).one()
-    return _FileFollowup(
-        presence=RightsPresence.of(*row[:3]),
-        checkpoint=checkpoint_row(*row[3:6]),
-        history=_query_entries(row[6]),
-        query_record_id=int(row[7]),
-    )
+    return _FileFollowup.of(row)
 
 
 @cache
@@ -1141,7 +1221,7 @@ def issue_report(
         for_report=True,
     )
     requester = authorization.requester
-    followup = _file_followup(session, profile, subject.id, as_of, credit_file.cutoff)
+    followup = authorization.followup or _file_followup(session, profile, subject.id, as_of)
     presence, query_id = followup.presence, followup.query_record_id
     # A repaired item is no longer shared (RULES.md 12); the subject and staff see it marked.
     repaired = (
@@ -1436,7 +1516,9 @@ def request_report(
     try:
         if reveal and principal.role is not Role.OPERATOR:
             raise RevealNotPermittedError("only operators may see identifiers unmasked")
-        authorization = authorize_query(session, keys, principal, profile, subject, request)
+        authorization = authorize_query(
+            session, keys, principal, profile, subject, request, for_report=True
+        )
     except XinyongError as error:
         record_refusal(session, factory, principal, channel, subject.id, request, error)
         raise
