@@ -644,7 +644,7 @@ def _version_leaves_statement() -> Select[int, int]:
 
 def _latest_checkpoint_row(session: Session) -> CheckpointRow | None:
     row = session.connection().execute(_latest_checkpoint_statement()).first()
-    return CheckpointRow(int(row.size), bytes(row.root), row.note) if row else None
+    return checkpoint_row(*row) if row else None
 
 
 @cache

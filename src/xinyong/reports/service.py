@@ -313,20 +313,43 @@ class Standing:
     followup: _FileFollowup | None = None
 
 
+def _json_rows(dialect: str, *values: Any) -> Any:
+    """An aggregate of each row's ``values`` into one JSON array of arrays (a timestamp
+    among them goes through :func:`_json_utc`)."""
+    if dialect == "postgresql":
+        return func.json_agg(func.json_build_array(*values))
+    return func.json_group_array(func.json_array(*values))
+
+
+def _json_utc(dialect: str, column: Any) -> Any:
+    """A UTC timestamp column as :func:`_json_rows` should hold it: ISO 8601 in UTC, no
+    offset (SQLite keeps UTC timestamps as such text already)."""
+    return func.timezone("UTC", column) if dialect == "postgresql" else column
+
+
+def _from_json_utc(text: str) -> datetime:
+    """A timestamp written by :func:`_json_utc`, back as an aware UTC datetime."""
+    return as_utc(datetime.fromisoformat(text))
+
+
 def _consents_column(dialect: str) -> Any:
     """The subject's consents to the querying institution as one JSON array of ``[id,
     purposes, scope, evidence_kind, granted_at, expires_at, revoked_at]``, the times in UTC
     (ISO 8601): :func:`_consent_terms` reads it back."""
-    times: list[Any] = [Consent.granted_at, Consent.expires_at, Consent.revoked_at]
-    purposes: Any = Consent.purposes
-    if dialect == "postgresql":
-        build, aggregate = func.json_build_array, func.json_agg
-        times = [func.timezone("UTC", column) for column in times]
-    else:  # SQLite keeps JSON and UTC timestamps as text
-        build, aggregate = func.json_array, func.json_group_array
-        purposes = func.json(purposes)
+    # SQLite keeps JSON as text: json() embeds it as JSON rather than as a string.
+    purposes = Consent.purposes if dialect == "postgresql" else func.json(Consent.purposes)
+    times = (Consent.granted_at, Consent.expires_at, Consent.revoked_at)
     consents = (
-        select(aggregate(build(Consent.id, purposes, Consent.scope, Consent.evidence_kind, *times)))
+        select(
+            _json_rows(
+                dialect,
+                Consent.id,
+                purposes,
+                Consent.scope,
+                Consent.evidence_kind,
+                *(_json_utc(dialect, column) for column in times),
+            )
+        )
         .where(
             Consent.institution_id == Institution.id,
             Consent.subject_id == bindparam("subject_id", type_=Integer),
@@ -344,9 +367,9 @@ def _consent_terms(consents: list[list[Any]] | None) -> list[ConsentTerms]:
             purposes=purposes,
             scope=scope,
             evidence_kind=evidence_kind,
-            granted_at=as_utc(datetime.fromisoformat(granted_at)),
-            expires_at=as_utc(datetime.fromisoformat(expires_at)),
-            revoked_at=as_utc(datetime.fromisoformat(revoked_at)) if revoked_at else None,
+            granted_at=_from_json_utc(granted_at),
+            expires_at=_from_json_utc(expires_at),
+            revoked_at=_from_json_utc(revoked_at) if revoked_at else None,
         )
         for consent_id, purposes, scope, evidence_kind, granted_at, expires_at, revoked_at in (
             consents or []
@@ -1045,14 +1068,9 @@ def _query_history_column(dialect: str) -> Any:
     array of ``[occurred_at, role, purpose, product, institution code, institution name,
     id]``, the time in UTC (ISO 8601, no offset): a column of the follow-up statement, so the
     history costs no statement of its own. :func:`_query_entries` reads it back."""
-    if dialect == "postgresql":
-        occurred_at: Any = func.timezone("UTC", QueryRecord.occurred_at)
-        build, aggregate = func.json_build_array, func.json_agg
-    else:  # SQLite keeps UTC timestamps as ISO 8601 text
-        occurred_at = QueryRecord.occurred_at
-        build, aggregate = func.json_array, func.json_group_array
-    entry = build(
-        occurred_at,
+    entries = _json_rows(
+        dialect,
+        _json_utc(dialect, QueryRecord.occurred_at),
         QueryRecord.role,
         QueryRecord.purpose,
         QueryRecord.product,
@@ -1061,7 +1079,7 @@ def _query_history_column(dialect: str) -> Any:
         QueryRecord.id,
     )
     history = (
-        select(aggregate(entry))
+        select(entries)
         .select_from(QueryRecord)
         .outerjoin(Institution, Institution.id == QueryRecord.institution_id)
         .where(
@@ -1078,7 +1096,7 @@ def _query_history_column(dialect: str) -> Any:
 def _query_entries(history: list[list[Any]] | None) -> list[QueryEntry]:
     """The history column's entries, newest first."""
     entries = [
-        (as_utc(datetime.fromisoformat(occurred_at)), record_id, role, rest)
+        (_from_json_utc(occurred_at), record_id, role, rest)
         for occurred_at, role, *rest, record_id in history or []
     ]
     entries.sort(key=lambda entry: (entry[0], entry[1]), reverse=True)
